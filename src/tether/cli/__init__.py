@@ -1,0 +1,83 @@
+"""The ``tether`` command: a client of the public API (typer + rich).
+
+Command groups live in their own modules and import the engine only when
+they run, so ``tether --help`` stays fast. One handler turns a
+:class:`~tether.errors.TetherError` into a message and exit code
+:data:`EXIT_TETHER_ERROR`; a wrapped job's own exit code always passes through
+unchanged. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import typer
+
+from tether.errors import TetherError
+
+__all__ = ["EXIT_TETHER_ERROR", "app", "main"]
+
+EXIT_TETHER_ERROR = 4
+"""tether's own failure (bad config, unknown profile ...), distinct from usage errors (2)."""
+
+app = typer.Typer(
+    name="tether",
+    help="Keep automated work running: recover failing commands with reviewed rules.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_debug = False
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of tether's own errors."),
+    version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit."),
+) -> None:
+    global _debug
+    _debug = debug
+    if version:
+        from tether import __version__
+
+        typer.echo(f"tether {__version__}")
+        raise typer.Exit(0)
+
+
+def _register() -> None:
+    from tether.cli import rules, run, stats
+
+    run.register(app)
+    stats.register(app)
+    app.add_typer(rules.app, name="rules")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    text = str(message)
+    if not text.startswith("tether"):
+        text = f"tether: warning: {text}"
+    print(text, file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``tether`` console script."""
+    _register()
+    warnings.showwarning = _show_warning
+    try:
+        app(args=argv, standalone_mode=True)
+    except TetherError as exc:
+        if _debug:
+            raise
+        print(f"tether: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_TETHER_ERROR)

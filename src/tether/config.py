@@ -1,0 +1,122 @@
+"""``<home>/config.yaml``: engine settings and named profiles.
+
+Example::
+
+    engine:
+      max_retries: 3
+      max_depth: 3
+      action_timeout_s: 300
+      starter_rules: true              # the shipped rule pack (set false to switch off)
+      allow_environment_changes: false # starter rules that change global config
+      llm: anthropic/claude-sonnet-4-20250514   # used by exploration (a later release)
+    profiles:
+      ci:
+        tags: [git, ci]
+        max_retries: 2
+        plugin: .tether/ci_plugin.py
+        hint: "runs in a fresh container"
+
+This is the seed's layout (``engine:`` and ``profiles:``), so its config files
+load unchanged; its LLM settings are accepted and kept for exploration.
+A missing file means defaults. Every problem is a :class:`~tether.errors.ConfigError`
+naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tether.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "Config", "EngineSettings", "Profile", "load_config"]
+
+CONFIG_FILE = "config.yaml"
+
+
+class Profile(BaseModel):
+    """A named set of recovery settings, chosen with ``tether run --profile NAME``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[str] | None = None
+    rules: list[str] | None = None
+    collection: str | None = None
+    max_retries: int | None = Field(default=None, ge=0)
+    max_depth: int | None = Field(default=None, ge=1)
+    fallback: bool | None = None
+    explore: bool | None = None
+    allow_escalation: bool | None = None
+    plugin: str | None = None
+    hint: str | None = None
+
+
+class EngineSettings(BaseModel):
+    """The ``engine:`` section: defaults for every recovery from this home."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_retries: int = Field(default=3, ge=0)
+    max_depth: int = Field(default=3, ge=1)
+    action_timeout_s: float = Field(default=300.0, gt=0)
+    starter_rules: bool = True
+    allow_environment_changes: bool = False
+    collection: str = "default"
+    llm: str | None = None
+    llm_secondary: str | None = None
+    session_limit: int = Field(default=20, ge=0)
+    max_tool_calls_per_session: int = Field(default=30, ge=1)
+    max_tokens_per_session: int = Field(default=8192, ge=1)
+    archive_llm_attempt: bool = False
+
+
+class Config(BaseModel):
+    """The whole ``config.yaml``: engine settings and named profiles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+
+    def profile(self, name: str, *, file: str = CONFIG_FILE) -> Profile:
+        """The profile ``name``.
+
+        Raises:
+            ConfigError: no such profile (the message lists the defined ones).
+        """
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles)) or "none defined"
+            raise ConfigError(f"{file}: no profile named {name!r} (profiles: {known})") from None
+
+
+def load_config(home: Path) -> Config:
+    """Read ``home/config.yaml``; defaults when it does not exist.
+
+    Raises:
+        ConfigError: malformed YAML, an unknown field or a bad value (names file and field).
+    """
+    import yaml
+
+    path = home / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(f"{path}: field {field!r}: {msg}") from None

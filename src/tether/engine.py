@@ -1,0 +1,482 @@
+"""``Tether``: the object users hold (the seed's engine).
+
+Example::
+
+    from tether import Tether
+
+    t = Tether(home=".tether")          # or TETHER_HOME, or ./.tether
+
+    @t.action("clear_cache")
+    def clear_cache(path: str) -> None: ...
+
+    @t.mark(context_from=lambda job, exc: {"stderr": exc.stderr}, max_retries=2)
+    def build(job): ...
+
+Nothing is read from disk until a failure needs it: constructing an engine
+and marking functions is free, and a marked function that does not raise
+pays one plain wrapper call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tether._types import Context, Seconds, to_seconds
+from tether.actions.registry import ActionRegistry, default_registry
+from tether.errors import ConfigError, StoreError, TetherError
+from tether.tools import ToolRegistry, default_tools
+
+if TYPE_CHECKING:
+    from tether.actions.run import RuleRun
+    from tether.config import Config
+    from tether.recover.command import CommandResult
+    from tether.recover.loop import Attempt, Outcome, RecoveryEvent, RecoverySettings
+    from tether.resolve import NearMiss, Resolver
+    from tether.rules.book import Match, RuleBook
+    from tether.rules.model import Rule
+    from tether.store import RuleStats
+    from tether.store.sqlite import SQLiteStore
+
+__all__ = ["ENVIRONMENT_TAG", "Tether", "resolve_home"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENVIRONMENT_TAG = "changes-environment"
+"""Starter rules with this tag change things beyond the working tree; off unless allowed."""
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The home directory: ``home``, else ``$TETHER_HOME``, else ``./.tether`` (made absolute)."""
+    chosen = home if home is not None else os.environ.get("TETHER_HOME") or ".tether"
+    return Path(chosen).expanduser().absolute()
+
+
+class Tether:
+    """Rules, actions and recovery for one home directory.
+
+    Args:
+        home: where rules, actions and records live (see :func:`resolve_home`).
+        starter_rules: load the rule pack shipped with tether (``None``: from config, default on).
+        allow_environment_changes: allow starter rules tagged ``changes-environment``.
+        max_retries: default rules tried per error by ``mark``/``run_command``.
+        max_depth: default levels of cascading errors chased.
+        action_timeout_s: per-step timeout in seconds (or ``timedelta``).
+        strict: raise the first rule/action load error instead of warning and skipping.
+        sleep: how to wait (seconds); tests pass a recorder so backoff never waits.
+        clock: monotonic time source in seconds.
+        on_event: called with each :class:`~tether.recover.loop.RecoveryEvent` (displays).
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        starter_rules: bool | None = None,
+        allow_environment_changes: bool | None = None,
+        max_retries: int | None = None,
+        max_depth: int | None = None,
+        action_timeout_s: Seconds | None = None,
+        strict: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_event: Callable[[RecoveryEvent], None] | None = None,
+    ) -> None:
+        self.home = resolve_home(home)
+        self._overrides: dict[str, Any] = {
+            "starter_rules": starter_rules,
+            "allow_environment_changes": allow_environment_changes,
+            "max_retries": max_retries,
+            "max_depth": max_depth,
+            "action_timeout_s": to_seconds(action_timeout_s)
+            if action_timeout_s is not None
+            else None,
+        }
+        self.strict = strict
+        self.sleep = sleep
+        self.clock = clock
+        self.on_event = on_event
+        self.actions = ActionRegistry(parent=default_registry)
+        self.tools = ToolRegistry()
+        self.load_errors: list[TetherError] = []
+        self._config: Config | None = None
+        self._book: RuleBook | None = None
+        self._resolver: Resolver | None = None
+        self._store: SQLiteStore | None = None
+        self._store_warned = False
+        self._lock = threading.RLock()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        """Settings from ``<home>/config.yaml`` with constructor arguments applied over them.
+
+        Raises:
+            ConfigError: the config file is malformed.
+        """
+        if self._config is None:
+            from tether.config import load_config
+
+            config = load_config(self.home)
+            updates = {k: v for k, v in self._overrides.items() if v is not None}
+            engine = config.engine.model_copy(update=updates)
+            self._config = config.model_copy(update={"engine": engine})
+        return self._config
+
+    # -- rules -----------------------------------------------------------------------------------
+
+    @property
+    def book(self) -> RuleBook:
+        """Every rule in force: the home's, then the starter pack's not overridden by name."""
+        if self._book is None:
+            with self._lock:
+                if self._book is None:
+                    self._book = self._load()
+        return self._book
+
+    def load(self) -> RuleBook:
+        """Read rules and actions now (otherwise they are read on first need); returns the book."""
+        return self.book
+
+    def _load(self) -> RuleBook:
+        from tether.actions.discover import discover_actions
+        from tether.rules.book import RuleBook
+        from tether.rules.load import load_dir
+
+        config = self.config.engine
+        errors: list[TetherError] = []
+        errors.extend(discover_actions(self.home / "actions", self.actions))
+        result = load_dir(self.home / "rules", cache=self._cache())
+        errors.extend(result.errors)
+        book = RuleBook(result.rules)
+        if config.starter_rules:
+            from tether.rules.starter import load_starter
+
+            for rule in load_starter():
+                if rule.name in book:
+                    continue
+                if ENVIRONMENT_TAG in rule.tags and not config.allow_environment_changes:
+                    continue
+                book.add(rule)
+        if errors and self.strict:
+            raise errors[0]
+        for error in errors:
+            warnings.warn(f"tether: skipped: {error}", RuntimeWarning, stacklevel=4)
+        self.load_errors = errors
+        return book
+
+    def _cache(self) -> SQLiteStore | None:
+        try:
+            store = self.store
+            store._connect()
+        except StoreError:
+            return None
+        return store
+
+    def reload(self) -> None:
+        """Forget loaded rules and config; the next use reads the home again."""
+        with self._lock:
+            self._book = None
+            self._resolver = None
+            self._config = None
+
+    @property
+    def resolver(self) -> Resolver:
+        """The :class:`~tether.resolve.Resolver` over :attr:`book`."""
+        if self._resolver is None or self._resolver.book is not self.book:
+            from tether.resolve import Resolver
+
+            self._resolver = Resolver(self.book)
+        return self._resolver
+
+    def add_rule(self, rule: Rule, *, ephemeral: bool = True) -> Rule:
+        """Put ``rule`` in force in this process.
+
+        An ephemeral rule is promoted (written to ``<home>/rules/<name>.rule.yaml``)
+        after its first verified success; a permanent one is written now.
+
+        Raises:
+            StoreError: a permanent rule could not be written.
+        """
+        rule._ephemeral = ephemeral
+        if not ephemeral:
+            self._write_rule(rule)
+        self.book.add(rule)
+        return rule
+
+    def _write_rule(self, rule: Rule) -> Path:
+        from tether.store.files import atomic_write
+
+        path = self.home / "rules" / f"{rule.name}.rule.yaml"
+        atomic_write(path, rule.to_yaml())
+        rule._source = path
+        rule._ephemeral = False
+        return path
+
+    def promote(self, rule: Rule) -> None:
+        """Make a verified ephemeral rule permanent (no-op for permanent rules)."""
+        if rule.ephemeral:
+            try:
+                self._write_rule(rule)
+            except (OSError, TetherError) as exc:
+                self._warn(f"could not promote rule {rule.name!r}: {exc}")
+
+    def resolve(
+        self,
+        context: Context,
+        *,
+        rules: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        collection: str | None = "default",
+        fallback: bool = True,
+    ) -> list[Rule]:
+        """The rules whose facts all hold for ``context``: named ones, tagged ones, then the rest.
+
+        Args:
+            context: flat mapping of the failure (``stderr``, ``exit_code`` ...).
+            rules: rule names to put first, in this order.
+            tags: rules with any of these tags come next.
+            collection: collection for tags and fallback (``None``: all collections).
+            fallback: include every other matching rule of the collection.
+        """
+        matches = self.resolver.resolve(
+            context, rules=rules, tags=tags, collection=collection, fallback=fallback
+        )
+        return [m.rule for m in matches]
+
+    def near_misses(self, context: Context, k: int = 5) -> list[NearMiss]:
+        """Up to ``k`` rules that do not hold but read like the failure (never executed)."""
+        return self.resolver.near_misses(context, k)
+
+    def execute_rule(self, rule: Rule, context: Context) -> RuleRun:
+        """Run ``rule``'s steps for ``context`` (captures come from matching it).
+
+        A rule whose facts do not hold is not run: the result carries the reason.
+        Action errors and timeouts are recorded in the result, never raised.
+        """
+        from tether.actions.run import RuleRun
+        from tether.rules.match import match_context
+
+        captures = match_context(rule, context)
+        if captures is None:
+            return RuleRun(rule.name, error=f"rule {rule.name!r} does not hold for this context")
+        return self._apply(rule, captures, context)
+
+    def _apply(self, rule: Rule, captures: dict[str, str], context: Context) -> RuleRun:
+        from tether.actions.run import run_rule
+
+        self.load()  # actions in <home>/actions are discovered with the rules
+        return run_rule(rule, captures, context, self.actions,
+                        timeout_s=self.config.engine.action_timeout_s)  # fmt: skip
+
+    # -- actions and tools ------------------------------------------------------------------------
+
+    def action(self, name: str | None = None, *, description: str = "") -> Callable[[F], F]:
+        """Decorator registering an action on this engine only (overrides module-level ones)."""
+        return self.actions.register(name, description=description)
+
+    def tool(self, *, name: str | None = None, description: str | None = None) -> Callable[[F], F]:
+        """Decorator registering a tool for this engine's LLM work."""
+
+        def decorate(fn: F) -> F:
+            return self.tools.register(fn, name=name, description=description)
+
+        return decorate
+
+    def all_tools(self) -> list[Any]:
+        """This engine's tools, then process-wide ``@tool`` ones not shadowed by name."""
+        own = list(self.tools)
+        names = {t.name for t in own}
+        return own + [t for t in default_tools if t.name not in names]
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    def mark(self, fn: F | None = None, /, **settings: Any) -> Any:
+        """Recover a function when it raises; ``@t.mark`` or ``@t.mark(max_retries=2, ...)``.
+
+        See :func:`tether.recover.mark.mark` for every setting.
+        """
+        from tether.recover.mark import mark
+
+        return mark(self, fn, **settings)
+
+    def settings(self, **overrides: Any) -> RecoverySettings:
+        """Recovery settings from config defaults with ``overrides`` (``None`` values ignored)."""
+        from tether.recover.loop import RecoverySettings
+
+        config = self.config.engine
+        base: dict[str, Any] = {
+            "max_retries": config.max_retries,
+            "max_depth": config.max_depth,
+            "collection": config.collection,
+        }
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return RecoverySettings(**base)
+
+    def run_command(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        context: Mapping[str, Any] | None = None,
+        stream: bool = True,
+        settings: RecoverySettings | None = None,
+        tail_lines: int | None = None,
+    ) -> tuple[CommandResult, Outcome | None]:
+        """Run a command; on a non-zero exit, recover it with rules and re-run.
+
+        Actions run with ``cwd`` as the working directory of the process.
+
+        Args:
+            argv: the command and its arguments (run without a shell).
+            cwd: where to run it and its actions (default: the current directory).
+            context: extra facts for the failure context (``--context k=v``).
+            stream: copy the command's output to ours as it arrives.
+            settings: recovery settings (default: :meth:`settings`).
+            tail_lines: match only the last N lines of stdout and stderr.
+
+        Returns:
+            The last run's :class:`~tether.recover.command.CommandResult` (its
+            ``exit_code`` is what to exit with) and the recovery
+            :class:`~tether.recover.loop.Outcome` (``None`` when the first run passed).
+        """
+        from tether.recover.command import run_command
+        from tether.recover.loop import Failure, JobResult, recovery, run_sync
+
+        where = Path(cwd).absolute() if cwd is not None else Path.cwd()
+        extra = dict(context or {})
+        settings = settings or self.settings()
+        if not settings.target:
+            settings.target = " ".join(argv)
+        last: list[CommandResult] = []
+
+        def job() -> JobResult:
+            result = run_command(argv, cwd=where, stream=stream)
+            last.append(result)
+            if result.exit_code == 0:
+                return JobResult(value=result)
+            facts = result.context()
+            if tail_lines is not None:
+                for key in ("stdout", "stderr"):
+                    facts[key] = "\n".join(facts[key].splitlines()[-tail_lines:])
+            return JobResult(failure=Failure({**facts, **extra}, result.exit_code))
+
+        first = job()
+        if first.failure is None:
+            return last[-1], None
+        try:
+            gen = recovery(first.failure, settings, self._services(), clock=self.clock)
+            with _working_directory(where):
+                outcome = run_sync(gen, job, self._apply_request, self.sleep)
+        except Exception as exc:
+            if getattr(exc, "__tether_propagate__", False):
+                raise
+            self._warn(f"recovery stopped by an internal error: {exc}")
+            return last[-1], None
+        return last[-1], outcome
+
+    def _apply_request(self, request: Any) -> RuleRun:
+        from tether.recover.loop import RecoveryEvent
+
+        run = self._apply(request.match.rule, request.match.captures, request.context)
+        steps = [(s.action, s.ok, s.result if s.ok else s.error) for s in run.steps]
+        self._services().emit(
+            RecoveryEvent("applied", {"rule": run.rule, "steps": steps, "error": run.error})
+        )
+        return run
+
+    def _services(self) -> _Services:
+        return _Services(self)
+
+    # -- records ----------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> SQLiteStore:
+        """The SQLite store at ``<home>/tether.db`` (opened on first use)."""
+        if self._store is None:
+            from tether.store.sqlite import SQLiteStore
+
+            self._store = SQLiteStore(self.home / "tether.db")
+        return self._store
+
+    def stats(self) -> list[RuleStats]:
+        """Per-rule statistics (hits, successes, failures, last use), most used first."""
+        return self.store.rule_stats()
+
+    def _warn(self, message: str) -> None:
+        warnings.warn(f"tether: {message}", RuntimeWarning, stacklevel=3)
+
+    def _record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
+        from tether.store.observations import append_observation
+
+        outcome = "success" if attempt.outcome in ("success", "progress") else "failure"
+        record = {"time_utc": datetime.now(UTC).isoformat(), **observation}
+        try:
+            self.store.record_outcome(rule.name, outcome)
+            append_observation(self.home / "observations.jsonl", record)
+        except (StoreError, OSError) as exc:
+            if not self._store_warned:
+                self._store_warned = True
+                self._warn(f"records not kept: {exc}")
+
+    def close(self) -> None:
+        """Close the store connection."""
+        if self._store is not None:
+            self._store.close()
+
+    def __repr__(self) -> str:
+        return f"Tether(home={str(self.home)!r})"
+
+
+class _Services:
+    """The engine seen through the recovery loop's :class:`RecoveryServices` protocol."""
+
+    def __init__(self, engine: Tether) -> None:
+        self.engine = engine
+
+    def candidates(
+        self, context: Context, settings: RecoverySettings, exclude: list[str]
+    ) -> list[Match]:
+        return self.engine.resolver.resolve(
+            context, rules=settings.rules, tags=settings.tags, collection=settings.collection,
+            fallback=settings.fallback, exclude=exclude,
+        )  # fmt: skip
+
+    def record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
+        self.engine._record(rule, attempt, observation)
+
+    def promote(self, rule: Rule) -> None:
+        self.engine.promote(rule)
+
+    def emit(self, event: RecoveryEvent) -> None:
+        if self.engine.on_event is not None:
+            try:
+                self.engine.on_event(event)
+            except Exception as exc:
+                self.engine._warn(f"on_event callback raised: {exc}")
+
+
+class _working_directory:
+    """Run actions in the job's directory; restore ours afterwards."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.before: str | None = None
+
+    def __enter__(self) -> None:
+        self.before = os.getcwd()
+        try:
+            os.chdir(self.path)
+        except OSError as exc:
+            raise ConfigError(f"cannot enter {self.path}: {exc.strerror}") from None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before is not None:
+            os.chdir(self.before)

@@ -1,0 +1,1 @@
+"""Recovery: the shared loop, ``@mark`` for functions, command running, cycle fingerprints."""

@@ -1,0 +1,371 @@
+"""The recovery loop, written once for functions and commands, sync and async.
+
+The loop is a generator that *asks* for work instead of doing I/O itself: it
+yields :class:`RunJob` (re-run the failing job), :class:`ApplyRule` (run a
+rule's steps) and :class:`Sleep`, and receives their results. ``run_sync`` and
+``run_async`` are the two drivers; ``@mark`` and ``tether run`` use them, so
+every behaviour below is the same everywhere.
+
+Per failure, candidates come from the resolver, untried ones first, at most
+``max_retries`` rules. After a rule's steps run, the job re-runs:
+
+- it passes: recovered;
+- the same rule still matches with the same captures: that rule failed
+  (a rule with a ``retry`` policy first re-applies itself with backoff);
+- otherwise the rule's error is gone and a new one shows: **progress**. The
+  rule is credited (and promoted if ephemeral), retries and the tried list
+  reset, and recovery goes one level deeper, up to ``max_depth`` levels;
+  a failure already seen at an earlier level (same fingerprint) is a cycle
+  and stops recovery.
+
+When recovery stops without a pass, the caller gets the user's failure back:
+at the first level the very first failure (the original exception object or
+exit code); after progress, the failure of the deepest level reached.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tether._types import Context
+from tether.actions.run import RuleRun
+from tether.errors import TetherError
+from tether.recover.fingerprint import fingerprint
+from tether.rules.book import Match
+from tether.rules.match import match_rule, prepare
+from tether.rules.model import RetryPolicy, Rule
+
+__all__ = [
+    "ApplyRule",
+    "Attempt",
+    "Failure",
+    "JobResult",
+    "Outcome",
+    "RecoveryEvent",
+    "RecoveryServices",
+    "RecoverySettings",
+    "RunJob",
+    "Sleep",
+    "recovery",
+    "run_async",
+    "run_sync",
+]
+
+
+@dataclass
+class Failure:
+    """A failed run of the job: its context, and the user's own error (exception or exit code)."""
+
+    context: Context
+    error: BaseException | int | None = None
+
+
+@dataclass
+class JobResult:
+    """One run of the job: ``failure`` is ``None`` when it passed, with its return ``value``."""
+
+    value: Any = None
+    failure: Failure | None = None
+
+
+@dataclass
+class RunJob:
+    """Request: run the job again; answer with a :class:`JobResult`."""
+
+
+@dataclass
+class ApplyRule:
+    """Request: run ``match.rule``'s steps for ``context``; answer with a :class:`RuleRun`."""
+
+    match: Match
+    context: Context
+
+
+@dataclass
+class Sleep:
+    """Request: wait ``seconds`` (the injected sleep; tests never wait)."""
+
+    seconds: float
+
+
+@dataclass
+class Attempt:
+    """One rule applied: where (``level``, ``number``), and how it ended.
+
+    ``outcome`` is ``"success"`` (job passed), ``"progress"`` (a new error
+    underneath), ``"failure"`` (same error again) or ``"action_error"``.
+    """
+
+    rule: str
+    level: int
+    number: int
+    outcome: str
+    captures: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass
+class Outcome:
+    """How recovery ended: ``recovered`` with the job's ``value``, or the ``failure`` to surface."""
+
+    recovered: bool
+    value: Any = None
+    failure: Failure | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    reason: str = ""
+    levels: int = 1
+
+    def note(self) -> str:
+        """A one-line account for the user's exception notes and the CLI."""
+        if not self.attempts:
+            return f"tether: no recovery ({self.reason})"
+        tried = ", ".join(f"{a.rule} ({a.outcome})" for a in self.attempts)
+        return f"tether: tried {tried}; gave up: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RecoveryEvent:
+    """Something the loop did, for progress displays: ``kind`` plus details."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass
+class RecoverySettings:
+    """How one recovery runs. Mirrors ``@mark``'s parameters."""
+
+    max_retries: int = 3
+    max_depth: int = 3
+    rules: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
+    collection: str | None = "default"
+    fallback: bool = True
+    setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None
+    teardown: Callable[[dict[str, Any], int, bool], None] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    target: str = ""
+
+
+class RecoveryServices(Protocol):
+    """What the loop needs from the engine."""
+
+    def candidates(
+        self, context: Context, settings: RecoverySettings, exclude: list[str]
+    ) -> list[Match]:
+        """Matching rules for ``context``, best first, leaving out ``exclude``."""
+        ...
+
+    def record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
+        """Persist one attempt (statistics and observations); must not raise."""
+        ...
+
+    def promote(self, rule: Rule) -> None:
+        """Make a verified ephemeral rule permanent; must not raise."""
+        ...
+
+    def emit(self, event: RecoveryEvent) -> None:
+        """Tell displays what happened; must not raise."""
+        ...
+
+
+def backoff_s(policy: RetryPolicy, repeat: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before re-run number ``repeat`` (1-based) under ``policy``."""
+    delay: float = min(policy.backoff_s * 2.0 ** (repeat - 1), policy.max_backoff_s)
+    if policy.jitter and delay > 0:
+        delay *= 1 + (rng or random).random() * 0.25
+    return delay
+
+
+def _call_setup(settings: RecoverySettings, state: dict[str, Any], number: int) -> dict[str, Any]:
+    if settings.setup is None:
+        return state
+    updated = settings.setup(state, number)
+    return state if updated is None else updated
+
+
+def _call_teardown(
+    settings: RecoverySettings, state: dict[str, Any], number: int, success: bool
+) -> None:
+    if settings.teardown is None:
+        return
+    try:
+        settings.teardown(state, number, success)
+    except Exception as exc:
+        if state.get("suppress_exc", True) is False:
+            exc.__tether_propagate__ = True  # type: ignore[attr-defined]
+            raise
+        warnings.warn(
+            f"tether: teardown hook raised on attempt {number}: {type(exc).__name__}: {exc}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+def recovery(
+    first: Failure,
+    settings: RecoverySettings,
+    services: RecoveryServices,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Generator[RunJob | ApplyRule | Sleep, Any, Outcome]:
+    """The loop itself; see the module docstring. Drive it with :func:`run_sync` or :func:`run_async`."""
+    failure = first
+    level = 1
+    seen = {fingerprint(first.context)}
+    tried: list[str] = []
+    attempts: list[Attempt] = []
+    state = dict(settings.state)
+    if settings.target:
+        state.setdefault("_fn_name", settings.target)
+    number = 0
+
+    def stop(reason: str) -> Outcome:
+        surfaced = first if level == 1 else failure
+        services.emit(RecoveryEvent("gave_up", {"reason": reason, "attempts": len(attempts)}))
+        return Outcome(False, failure=surfaced, attempts=attempts, reason=reason, levels=level)
+
+    while True:
+        if len(tried) >= settings.max_retries:
+            return stop(
+                f"tried {len(tried)} rule(s) for this error (max_retries={settings.max_retries})"
+            )
+        candidates = services.candidates(failure.context, settings, tried)
+        if not candidates:
+            why = "no rule matches this failure" if not tried else "no other rule matches"
+            return stop(why)
+        match = candidates[0]
+        rule = match.rule
+        tried.append(rule.name)
+        number += 1
+        try:
+            state = _call_setup(settings, state, number)
+        except Exception as exc:
+            return stop(f"setup hook raised: {type(exc).__name__}: {exc}")
+        services.emit(RecoveryEvent("attempt", {"rule": rule.name, "level": level,
+                                                "number": number, "captures": match.captures}))  # fmt: skip
+        policy = rule.retry or RetryPolicy()
+        started = clock()
+        outcome = "failure"
+        error: str | None = None
+        new: Failure | None = None
+        value: Any = None
+        for repeat in range(policy.attempts):
+            run: RuleRun = yield ApplyRule(match, failure.context)
+            if not run.ok:
+                outcome, error = "action_error", run.error
+                break
+            if rule.retry is not None:
+                yield Sleep(backoff_s(policy, repeat + 1))
+            result: JobResult = yield RunJob()
+            if result.failure is None:
+                outcome, value = "success", result.value
+                break
+            new = result.failure
+            again = match_rule(rule, prepare(new.context))
+            if again is not None and again == match.captures:
+                failure, outcome = new, "failure"
+                continue
+            outcome = "progress"
+            break
+
+        attempt = Attempt(rule.name, level, number, outcome, dict(match.captures), error,
+                          round(clock() - started, 4))  # fmt: skip
+        attempts.append(attempt)
+        observation = {
+            "target": settings.target, "rule": rule.name, "captures": match.captures,
+            "outcome": outcome, "depth": level, "attempt": number,
+            "duration_s": attempt.duration_s, "error": error,
+        }  # fmt: skip
+        state["_observation"] = observation
+        if outcome in ("success", "progress"):
+            services.promote(rule)
+        if outcome == "success":
+            _call_teardown(settings, state, number, True)
+            services.record(rule, attempt, observation)
+            services.emit(RecoveryEvent("recovered", {"rule": rule.name, "level": level}))
+            return Outcome(True, value=value, attempts=attempts, reason="recovered", levels=level)
+        if outcome == "progress":
+            assert new is not None
+            services.emit(RecoveryEvent("progress", {"rule": rule.name, "level": level}))
+            new_fp = fingerprint(new.context)
+            if new_fp in seen:
+                reason = "cycle: a fix brought back a failure seen at an earlier level"
+            elif level >= settings.max_depth:
+                reason = f"a new failure at depth {level + 1} (max_depth={settings.max_depth})"
+            else:
+                reason = ""
+            failure = new
+            if reason:
+                state["_give_up_reason"] = reason
+                _call_teardown(settings, state, number, False)
+                services.record(rule, attempt, observation)
+                level += 1
+                return stop(reason)
+            _call_teardown(settings, state, number, False)
+            services.record(rule, attempt, observation)
+            seen.add(new_fp)
+            level += 1
+            tried = []
+            continue
+        services.emit(RecoveryEvent("rule_failed", {"rule": rule.name, "outcome": outcome,
+                                                    "error": error}))  # fmt: skip
+        _call_teardown(settings, state, number, False)
+        services.record(rule, attempt, observation)
+
+
+def run_sync(
+    gen: Generator[RunJob | ApplyRule | Sleep, Any, Outcome],
+    job: Callable[[], JobResult],
+    apply: Callable[[ApplyRule], RuleRun],
+    sleep: Callable[[float], None],
+) -> Outcome:
+    """Drive :func:`recovery` with blocking calls."""
+    answer: Any = None
+    while True:
+        try:
+            request = gen.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        if isinstance(request, RunJob):
+            answer = job()
+        elif isinstance(request, ApplyRule):
+            answer = apply(request)
+        else:
+            sleep(request.seconds)
+            answer = None
+
+
+async def run_async(
+    gen: Generator[RunJob | ApplyRule | Sleep, Any, Outcome],
+    job: Callable[[], Awaitable[JobResult]],
+    apply: Callable[[ApplyRule], RuleRun],
+    sleep: Callable[[float], Awaitable[None]],
+) -> Outcome:
+    """Drive :func:`recovery` on an event loop: the job is awaited, actions run in a worker thread."""
+    import asyncio
+
+    answer: Any = None
+    while True:
+        try:
+            request = gen.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        if isinstance(request, RunJob):
+            answer = await job()
+        elif isinstance(request, ApplyRule):
+            answer = await asyncio.to_thread(apply, request)
+        else:
+            await sleep(request.seconds)
+            answer = None
+
+
+def is_internal(exc: BaseException) -> bool:
+    """True for tether's own errors (they are noted, never raised in place of the user's)."""
+    return isinstance(exc, TetherError)

@@ -1,0 +1,257 @@
+"""``@mark``: recover a Python function (sync or async) when it raises.
+
+The wrapper is a plain ``try``/``except``: a call that does not raise costs one
+extra function call and nothing else (no context, no rule loading).
+
+On an exception (``Exception`` subclasses; ``KeyboardInterrupt`` and
+``SystemExit`` pass straight through) the context is built from
+``context_from(*args, exc, **kwargs)`` and enriched with ``error``,
+``error_type``, ``traceback`` and ``function`` where ``context_from`` did not
+set them; then the shared recovery loop runs (``tether.recover.loop``). If
+recovery does not succeed the caller gets the user's own exception object,
+unchanged but for a note (``exc.add_note``) saying what was tried. An error
+inside tether is noted on that exception and warned about; it never replaces it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.engine import Tether
+    from tether.recover.loop import JobResult, Outcome, RecoverySettings
+
+__all__ = ["MarkSettings", "mark"]
+
+
+@dataclass(frozen=True)
+class MarkSettings:
+    """The settings a marked function was given; available as ``fn.mark``."""
+
+    context_from: Callable[..., dict[str, Any]] | None = None
+    max_retries: int = 3
+    max_depth: int = 3
+    rules: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
+    fallback: bool = True
+    explorable: bool = False
+    collection: str = "default"
+    setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None
+    teardown: Callable[[dict[str, Any], int, bool], None] | None = None
+    enabled: bool = True
+
+
+def _context(settings: MarkSettings, fn: Callable[..., Any], args: tuple[Any, ...],
+             kwargs: dict[str, Any], exc: BaseException) -> dict[str, Any]:  # fmt: skip
+    context: dict[str, Any] = {}
+    if settings.context_from is not None:
+        try:
+            made = settings.context_from(*args, exc, **kwargs)
+            if not isinstance(made, dict):
+                raise TypeError(f"returned {type(made).__name__}, expected dict")
+            context.update(made)
+        except Exception as problem:
+            warnings.warn(
+                f"tether: context_from for {fn.__qualname__} failed ({type(problem).__name__}: "
+                f"{problem}); using the exception alone",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+    context.setdefault("error", str(exc))
+    context.setdefault("error_type", type(exc).__name__)
+    context.setdefault("traceback", "".join(traceback.format_exception(exc)))
+    context.setdefault("function", fn.__qualname__)
+    return context
+
+
+def _state(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+    except (TypeError, ValueError):
+        return {}
+
+
+def _settings(engine: Tether, s: MarkSettings, fn: Callable[..., Any], state: dict[str, Any]) -> RecoverySettings:  # fmt: skip
+    return engine.settings(
+        max_retries=s.max_retries, max_depth=s.max_depth, rules=s.rules, tags=s.tags,
+        collection=s.collection, fallback=s.fallback, setup=s.setup, teardown=s.teardown,
+        state=state, target=fn.__qualname__,
+    )  # fmt: skip
+
+
+def _surface(
+    exc: BaseException, outcome: Outcome | None, internal: BaseException | None
+) -> BaseException:
+    if internal is not None:
+        exc.add_note(f"tether: recovery failed internally ({type(internal).__name__}: {internal})")
+        return exc
+    assert outcome is not None
+    surfaced = outcome.failure.error if outcome.failure is not None else exc
+    if not isinstance(surfaced, BaseException):
+        surfaced = exc
+    surfaced.add_note(outcome.note())
+    return surfaced
+
+
+def _not_exploring_notice(engine: Tether, s: MarkSettings) -> None:
+    if s.explorable and not getattr(engine, "_explore_notice_given", False):
+        engine._explore_notice_given = True  # type: ignore[attr-defined]
+        warnings.warn(
+            "tether: not exploring: LLM exploration is not available in this version",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def mark(engine: Tether, fn: Callable[..., Any] | None = None, /, *,
+         context_from: Callable[..., dict[str, Any]] | None = None, max_retries: int = 3,
+         max_depth: int = 3, rules: Sequence[str] | None = None, tags: Sequence[str] | None = None,
+         fallback: bool = True, explorable: bool = False, collection: str = "default",
+         setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None,
+         teardown: Callable[[dict[str, Any], int, bool], None] | None = None,
+         enabled: bool = True) -> Any:  # fmt: skip
+    """Wrap ``fn`` so that its failures are recovered with ``engine``'s rules.
+
+    Args:
+        engine: the :class:`~tether.Tether` whose rules and actions apply.
+        fn: the function, when used bare (``@t.mark``).
+        context_from: ``(*args, exc, **kwargs) -> dict`` adding facts to the context.
+        max_retries: rules tried per error.
+        max_depth: levels of cascading errors chased (deep recovery).
+        rules: rule names tried first; tags: rules with these tags next.
+        fallback: then any other matching rule of ``collection``.
+        explorable: allow LLM exploration when no rule fits (needs a model; later release).
+        setup: ``(state, attempt) -> dict | None`` before each attempt; state starts as the
+            function's bound arguments.
+        teardown: ``(state, attempt, success)`` after each attempt; sees ``_fn_name``,
+            ``_observation`` and, on the last attempt, ``_give_up_reason``.
+        enabled: ``False`` returns a wrapper that never recovers.
+
+    Returns:
+        The wrapped function (``functools.wraps``), with the settings as ``.mark``.
+    """
+    settings = MarkSettings(context_from, max_retries, max_depth, rules, tags, fallback,
+                            explorable, collection, setup, teardown, enabled)  # fmt: skip
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        if getattr(func, "__name__", "") == "<lambda>":
+            warnings.warn(
+                "tether: mark() got a lambda as the function to wrap; "
+                "did you mean mark(context_from=...)?",
+                UserWarning,
+                stacklevel=3,
+            )
+        if inspect.iscoroutinefunction(func):
+            wrapper = _async_wrapper(engine, func, settings)
+        else:
+            wrapper = _sync_wrapper(engine, func, settings)
+        wrapper.mark = settings  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _sync_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Callable[..., Any]:
+    if not s.enabled:
+
+        @functools.wraps(fn)
+        def passthrough(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        return passthrough
+
+    def recover(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        from tether.recover.loop import Failure, JobResult, recovery, run_sync
+
+        def job() -> JobResult:
+            try:
+                return JobResult(value=fn(*args, **kwargs))
+            except Exception as again:
+                return JobResult(failure=Failure(_context(s, fn, args, kwargs, again), again))
+
+        outcome = internal = None
+        try:
+            first = Failure(_context(s, fn, args, kwargs, exc), exc)
+            settings = _settings(engine, s, fn, _state(fn, args, kwargs))
+            gen = recovery(first, settings, engine._services(), clock=engine.clock)
+            outcome = run_sync(gen, job, engine._apply_request, engine.sleep)
+        except Exception as problem:
+            if getattr(problem, "__tether_propagate__", False):
+                raise
+            internal = problem
+            warnings.warn(f"tether: recovery failed: {problem}", RuntimeWarning, stacklevel=3)
+        if outcome is not None and outcome.recovered:
+            return outcome.value
+        if outcome is not None and not outcome.attempts:
+            _not_exploring_notice(engine, s)
+        raise _surface(exc, outcome, internal)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            return recover(exc, args, kwargs)
+
+    return wrapper
+
+
+def _async_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Callable[..., Any]:
+    if not s.enabled:
+
+        @functools.wraps(fn)
+        async def passthrough(*args: Any, **kwargs: Any) -> Any:
+            return await fn(*args, **kwargs)
+
+        return passthrough
+
+    async def recover(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        import asyncio
+
+        from tether.recover.loop import Failure, JobResult, recovery, run_async
+
+        async def job() -> JobResult:
+            try:
+                return JobResult(value=await fn(*args, **kwargs))
+            except Exception as again:
+                return JobResult(failure=Failure(_context(s, fn, args, kwargs, again), again))
+
+        async def sleep(seconds: float) -> None:
+            if engine.sleep is time.sleep:
+                await asyncio.sleep(seconds)
+            else:
+                engine.sleep(seconds)
+
+        outcome = internal = None
+        try:
+            first = Failure(_context(s, fn, args, kwargs, exc), exc)
+            settings = _settings(engine, s, fn, _state(fn, args, kwargs))
+            engine.load()  # read rules and actions before the event-loop driven part
+            gen = recovery(first, settings, engine._services(), clock=engine.clock)
+            outcome = await run_async(gen, job, engine._apply_request, sleep)
+        except Exception as problem:
+            if getattr(problem, "__tether_propagate__", False):
+                raise
+            internal = problem
+            warnings.warn(f"tether: recovery failed: {problem}", RuntimeWarning, stacklevel=3)
+        if outcome is not None and outcome.recovered:
+            return outcome.value
+        raise _surface(exc, outcome, internal)
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            return await recover(exc, args, kwargs)
+
+    return wrapper

@@ -1,0 +1,264 @@
+"""Rule, Fact and Step: the knowledge tether acts on, as validated models.
+
+A rule file (``<home>/rules/*.rule.yaml``) in the seed's format::
+
+    name: module_rename
+    description: Module path was renamed upstream
+    tags: [go, dep]
+    when:
+      - fact: error_type
+        equals: dep_resolution
+      - fact: stderr
+        regex: 'declares its path as: (?P<new_path>\\S+).*required as: (?P<old_path>\\S+)'
+        examples:
+          - "module declares its path as: dario.cat/mergo but was required as: github.com/imdario/mergo"
+    then:
+      - action: fix_module_rename
+        params: {old_path: "{old_path}", new_path: "{new_path}"}
+
+Regexes are compiled with RE2 when the rule is validated, with dot matching
+newlines and ``^``/``$`` at line boundaries (the seed's ``re.DOTALL | re.MULTILINE``),
+so a pattern RE2 cannot run in linear time is refused before it ever runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+__all__ = ["Fact", "LLMConfig", "LLMConstraints", "RetryPolicy", "Rule", "Step", "as_text"]
+
+_REGEX_FLAGS = "(?sm)"
+"""Prefix giving RE2 the seed's ``re.DOTALL | re.MULTILINE`` semantics."""
+
+
+def as_text(value: Any) -> str:
+    """The string form facts compare against: ``126`` -> ``"126"``, ``True`` -> ``"true"``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+@functools.cache
+def compile_regex(pattern: str) -> Any:
+    """Compile ``pattern`` with RE2 using rule semantics (dot-all, multi-line).
+
+    Compiled patterns are cached by text, so validating a rule and matching it
+    compile once.
+
+    Raises:
+        ValueError: RE2 rejects the pattern; the message says why and how to rewrite it.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(_REGEX_FLAGS + pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        hint = ""
+        if ("(?<" in pattern and "(?<" in reason) or "(?=" in pattern or "(?!" in pattern:
+            hint = (
+                "; RE2 has no look-around: match the surrounding text and capture the part you need"
+            )
+        elif "\\1" in pattern or "\\2" in pattern:
+            hint = "; RE2 has no back-references: capture both parts and compare them in the action"
+        raise ValueError(f"pattern does not compile under RE2 ({reason}){hint}") from None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
+
+
+class Fact(_Model):
+    """One condition of a rule's ``when``: a context key and exactly one matcher.
+
+    Example:
+        ``Fact(fact="stderr", regex=r"index\\.lock': File exists")``
+    """
+
+    fact: str = Field(min_length=1)
+    """The context key to test (``stderr``, ``exit_code``, ``error_type`` ...)."""
+    equals: str | None = None
+    """Holds when the value's string form equals this (``"126"`` matches exit code 126)."""
+    contains: str | None = None
+    """Holds when this substring occurs in the value (case-sensitive)."""
+    regex: str | None = None
+    """Holds when this RE2 pattern is found in the value; named groups become captures."""
+    examples: list[str] = Field(default_factory=list)
+    """Text this fact should match; checked by ``tether rules lint``, shown to the explorer."""
+
+    @field_validator("equals", mode="before")
+    @classmethod
+    def _equals_as_text(cls, value: Any) -> Any:
+        return None if value is None else as_text(value)
+
+    @field_validator("examples", mode="before")
+    @classmethod
+    def _examples_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted example holding "key: value" as a mapping; keep its text.
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            if isinstance(item, dict):
+                out.append("\n".join(f"{k}: {v}" for k, v in item.items()))
+            elif item is not None:
+                out.append(as_text(item))
+        return out
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_regex(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> Fact:
+        given = [k for k in ("equals", "contains", "regex") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(
+                f"a fact needs exactly one of equals, contains, regex (found: {found})"
+            )
+        if self.contains == "":
+            raise ValueError("contains: an empty string would match every value")
+        return self
+
+    @property
+    def matcher(self) -> str:
+        """Which matcher this fact uses: ``"equals"``, ``"contains"`` or ``"regex"``."""
+        if self.equals is not None:
+            return "equals"
+        if self.contains is not None:
+            return "contains"
+        return "regex"
+
+    @property
+    def compiled(self) -> Any:
+        """The RE2 pattern object; ``None`` for ``equals``/``contains`` facts."""
+        return None if self.regex is None else compile_regex(self.regex)
+
+    def capture_names(self) -> set[str]:
+        """Named groups of the regex (empty for ``equals``/``contains``)."""
+        if self.regex is None:
+            return set()
+        return set(self.compiled.groupindex)
+
+
+class Step(_Model):
+    """One step of a rule's ``then``: an action name and its params.
+
+    String params may hold ``{placeholder}`` fields, filled from the rule's regex
+    captures first, then from the context.
+    """
+
+    action: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LLMConstraints(_Model):
+    """Limits for an LLM-action rule's conversation."""
+
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    wall_clock_s: float | None = Field(default=None, gt=0)
+
+
+class LLMConfig(_Model):
+    """A rule that runs a governed LLM conversation on match instead of Python steps.
+
+    ``prompt_template`` is inline text or ``file://prompts/x.md`` relative to the home.
+    """
+
+    prompt_template: str = Field(min_length=1)
+    tools: list[str] = Field(default_factory=list)
+    constraints: LLMConstraints = Field(default_factory=LLMConstraints)
+    use_secondary: bool = False
+
+
+class RetryPolicy(_Model):
+    """tether's extension for transient failures: re-apply the rule on the same error.
+
+    With ``attempts: 4`` the rule's steps run and the job re-runs up to four
+    times while the same error comes back, sleeping ``backoff_s * 2**n`` seconds
+    (capped at ``max_backoff_s``, with up to 25% jitter) before each re-run.
+    """
+
+    attempts: int = Field(default=1, ge=1, le=100)
+    backoff_s: float = Field(default=1.0, ge=0)
+    max_backoff_s: float = Field(default=30.0, ge=0)
+    jitter: bool = True
+
+
+class Rule(_Model):
+    """A production rule: when every fact holds for a context, run its steps.
+
+    Attributes mirror the YAML fields. A rule loaded from ``<home>/rules`` is
+    permanent; one added in memory with ``ephemeral=True`` is promoted (written
+    under ``rules/``) only after a verified success.
+    """
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    collection: str = "default"
+    when: list[Fact] = Field(min_length=1)
+    then: list[Step] = Field(default_factory=list)
+    llm_config: LLMConfig | None = None
+    retry: RetryPolicy | None = None
+    notes: str | None = None
+
+    _source: Path | None = PrivateAttr(default=None)
+    _ephemeral: bool = PrivateAttr(default=False)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_filename(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value.startswith(".") or value != value.strip():
+            raise ValueError(
+                "a rule name becomes a file name: no slashes, no leading dot or spaces"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _has_something_to_do(self) -> Rule:
+        if self.then and self.llm_config is not None:
+            raise ValueError("a rule has either 'then' steps or 'llm_config', not both")
+        retries = self.retry is not None and self.retry.attempts > 1
+        if not self.then and self.llm_config is None and not retries:
+            raise ValueError("a rule needs 'then' steps or an 'llm_config'")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The file the rule was loaded from, if any."""
+        return self._source
+
+    @property
+    def ephemeral(self) -> bool:
+        """True for an unverified rule held in memory only."""
+        return self._ephemeral
+
+    @property
+    def kind(self) -> str:
+        """``"deterministic"`` (Python steps) or ``"llm"`` (an ``llm_config`` rule)."""
+        return "llm" if self.llm_config is not None else "deterministic"
+
+    def to_yaml(self) -> str:
+        """The rule as YAML in the seed's field order, omitting defaults."""
+        import yaml
+
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data.setdefault("description", self.description)
+        order = ["name", "description", "tags", "collection", "when", "then", "llm_config"]
+        ordered = {k: data[k] for k in order if k in data}
+        ordered.update({k: v for k, v in data.items() if k not in ordered})
+        return yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, width=100)

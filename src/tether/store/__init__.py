@@ -1,0 +1,50 @@
+"""Where tether keeps records: one small interface, an embedded SQLite implementation.
+
+:class:`Store` is the whole contract the rest of tether uses, so a shared
+backend (PostgreSQL with the same schema, for a fleet of runners) is a new
+implementation of this Protocol, not a rewrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["RuleStats", "Store"]
+
+
+@dataclass(frozen=True)
+class RuleStats:
+    """How a rule has fared: times tried (``hits``), verified fixes, failures, last use (UTC ISO)."""
+
+    rule: str
+    hits: int
+    successes: int
+    failures: int
+    last_outcome: str | None
+    last_used_utc: str | None
+
+
+class Store(Protocol):
+    """The records tether keeps across runs and processes."""
+
+    def record_outcome(self, rule: str, outcome: str) -> None:
+        """Count one application of ``rule`` with ``outcome`` ``"success"`` or ``"failure"``."""
+        ...
+
+    def rule_stats(self) -> list[RuleStats]:
+        """Statistics of every rule ever applied, most used first."""
+        ...
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, tuple[int, int, list[dict[str, Any]]]]:
+        """Cached parsed rule files (see ``tether.rules.load.RuleCache``)."""
+        ...
+
+    def put_many(self, rows: Iterable[tuple[str, int, int, list[dict[str, Any]]]]) -> None:
+        """Cache parsed rule files."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

@@ -1,0 +1,136 @@
+"""The embedded store: ``<home>/tether.db``, SQLite in WAL mode.
+
+Several processes may share one home: WAL lets readers run beside the single
+writer, every write is one short transaction, and writers wait for each other
+(busy timeout) instead of failing, so concurrent recoveries lose no count.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tether.errors import StoreError
+from tether.store import RuleStats
+from tether.store.migrations import migrate
+
+__all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a writer waits for another process's write to finish, in seconds."""
+
+
+class SQLiteStore:
+    """The :class:`~tether.store.Store` on one SQLite file.
+
+    The connection opens on first use; one connection per store object, guarded
+    by a lock so threads may share it.
+
+    Raises:
+        StoreError: the file cannot be created, opened or written (with the path and the cause).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                    check_same_thread=False,
+                )  # fmt: skip
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                migrate(db)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(
+                    f"{self.path}: cannot open the store ({exc}); check that the home directory "
+                    "is writable, or point TETHER_HOME elsewhere"
+                ) from None
+            self._db = db
+        return self._db
+
+    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        with self._lock:
+            db = self._connect()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(sql, rows)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: write failed ({exc})") from None
+
+    def record_outcome(self, rule: str, outcome: str) -> None:
+        """Count one application of ``rule``; ``outcome`` is ``"success"`` or ``"failure"``."""
+        if outcome not in ("success", "failure"):
+            raise ValueError(f"outcome must be 'success' or 'failure', not {outcome!r}")
+        won = int(outcome == "success")
+        self._write(
+            """
+            INSERT INTO rule_stats (rule, hits, successes, failures, last_outcome, last_used_utc)
+            VALUES (?, 1, ?, ?, ?, ?)
+            ON CONFLICT (rule) DO UPDATE SET
+                hits = hits + 1,
+                successes = successes + excluded.successes,
+                failures = failures + excluded.failures,
+                last_outcome = excluded.last_outcome,
+                last_used_utc = excluded.last_used_utc
+            """,
+            [(rule, won, 1 - won, outcome, datetime.now(UTC).isoformat())],
+        )
+
+    def rule_stats(self) -> list[RuleStats]:
+        """Every rule's statistics, most used first."""
+        with self._lock:
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT rule, hits, successes, failures, last_outcome, last_used_utc "
+                    "FROM rule_stats ORDER BY hits DESC, rule"
+                )
+                .fetchall()
+            )
+        return [RuleStats(*row) for row in rows]
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, tuple[int, int, list[dict[str, Any]]]]:
+        """Cached parse results for ``paths`` (see ``tether.rules.load.RuleCache``)."""
+        wanted = set(paths)
+        if not wanted:
+            return {}
+        with self._lock:
+            rows = (
+                self._connect()
+                .execute("SELECT path, mtime_ns, size_bytes, data_json FROM rule_cache")
+                .fetchall()
+            )
+        out = {}
+        for path, mtime_ns, size, data in rows:
+            if path in wanted:
+                out[path] = (mtime_ns, size, json.loads(data))
+        return out
+
+    def put_many(self, rows: Iterable[tuple[str, int, int, list[dict[str, Any]]]]) -> None:
+        """Cache parse results: ``(path, mtime_ns, size_bytes, data)`` rows."""
+        self._write(
+            "INSERT OR REPLACE INTO rule_cache (path, mtime_ns, size_bytes, data_json) "
+            "VALUES (?, ?, ?, ?)",
+            [(p, m, s, json.dumps(d)) for p, m, s, d in rows],
+        )
+
+    def close(self) -> None:
+        """Close the connection (the store reopens on next use)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -1,0 +1,32 @@
+"""Builders for tests: real failing jobs made in tmp_path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def run(argv: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a real command, capture text output, never raise on failure."""
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False, **kwargs)
+
+
+def write_rule(home: Path, name: str, text: str) -> Path:
+    """Write ``text`` as ``home/rules/<name>.rule.yaml``."""
+    path = home / "rules" / f"{name}.rule.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_action(home: Path, name: str, text: str) -> Path:
+    """Write ``text`` as ``home/actions/<name>.py``."""
+    path = home / "actions" / f"{name}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+PYTHON = sys.executable
