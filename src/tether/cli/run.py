@@ -28,7 +28,7 @@ class _Display:
     def __init__(self, quiet: bool) -> None:
         from rich.console import Console
 
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
 
     def say(self, text: str) -> None:
