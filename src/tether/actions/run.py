@@ -148,8 +148,10 @@ def run_rule(
 ) -> RuleRun:
     """Run ``rule.then`` top to bottom; return what each step did.
 
-    Every step's action is looked up and its params filled and checked
-    *before* the first step runs, so a misspelt action or bad param never
+    An action parameter the step does not set is taken from a capture or
+    context value of the same name, when there is one (so an action taking
+    ``workspace`` gets the context's ``workspace``). Every step's action is
+    looked up and its params filled and checked *before* the first step runs, so a misspelt action or bad param never
     leaves a half-applied fix. A step that raises or times out ends the run;
     its error is in ``RuleRun.error`` and never propagates (``KeyboardInterrupt``
     and ``SystemExit`` excepted).
@@ -171,6 +173,12 @@ def run_rule(
             params = render_params(
                 step.params, captures, context, action=step.action, rule=rule.name, step=number
             )
+            for name in spec.parameters():
+                if name not in params:
+                    if name in captures:
+                        params[name] = captures[name]
+                    elif name in context:
+                        params[name] = context[name]
             prepared.append((spec, spec.check(params, rule=rule.name, step=number)))
     except ActionError as exc:
         run.error = str(exc)

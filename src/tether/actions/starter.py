@@ -187,7 +187,9 @@ def set_git_identity(name: str = "tether", email: str = "tether@localhost") -> s
     """Set ``user.name``/``user.email`` in the repository's own config where they are unset."""
     done = []
     for key, value in (("user.name", name), ("user.email", email)):
-        if _git("config", "--get", key).returncode != 0:
+        current = _git("config", "--get", key)
+        # an empty value ("empty ident name ... not allowed") is as good as unset
+        if current.returncode != 0 or not current.stdout.strip():
             result = _git("config", "--local", key, value)
             if result.returncode != 0:
                 raise RuntimeError(f"git config {key} failed: {result.stderr.strip()}")
@@ -200,6 +202,10 @@ def set_git_identity(name: str = "tether", email: str = "tether@localhost") -> s
 @action("git_safe_directory")
 def git_safe_directory(path: str) -> str:
     """Trust a repository owned by another user (``git config --global --add safe.directory``)."""
+    listed = _git("config", "--global", "--get-all", "safe.directory")
+    trusted = listed.stdout.splitlines() if listed.returncode == 0 else []
+    if path in trusted or "*" in trusted:
+        raise RuntimeError(f"{path} is already a safe.directory; the error has another cause")
     result = _git("config", "--global", "--add", "safe.directory", path)
     if result.returncode != 0:
         raise RuntimeError(f"git config failed: {result.stderr.strip()}")

@@ -17,7 +17,7 @@ import typer
 
 from tether.errors import TetherError
 
-__all__ = ["EXIT_TETHER_ERROR", "app", "main"]
+__all__ = ["EXIT_TETHER_ERROR", "app", "console", "main"]
 
 EXIT_TETHER_ERROR = 4
 """tether's own failure (bad config, unknown profile ...), distinct from usage errors (2)."""
@@ -46,6 +46,15 @@ def _root(
 
         typer.echo(f"tether {__version__}")
         raise typer.Exit(0)
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console; when output is not a terminal, wide enough that tables are not cut."""
+    from rich.console import Console
+
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def _register() -> None:

@@ -24,9 +24,9 @@ def _engine(home: Path | None, **kwargs: Any) -> Any:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from tether.cli import console
 
-    return Console(highlight=False)
+    return console()
 
 
 @app.command("list")

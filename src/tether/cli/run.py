@@ -26,9 +26,9 @@ class _Display:
     """Prints what recovery does, on stderr, so the job's stdout stays its own."""
 
     def __init__(self, quiet: bool) -> None:
-        from rich.console import Console
+        from tether.cli import console
 
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console(stderr=True)
         self.quiet = quiet
 
     def say(self, text: str) -> None:

@@ -41,9 +41,9 @@ def report_missing_tool(tool: str) -> str:
 
 def stats(home: Path | None = typer.Option(None, "--home", "-d", help="tether home.")) -> None:
     """Show how each rule has fared: tries, fixes, failures, last use."""
-    from rich.console import Console
     from rich.table import Table
 
+    from tether.cli import console
     from tether.engine import Tether
 
     rows = Tether(home=home).stats()
@@ -57,7 +57,7 @@ def stats(home: Path | None = typer.Option(None, "--home", "-d", help="tether ho
         rate = f"{100 * r.successes / r.hits:.0f}%" if r.hits else "-"
         table.add_row(r.rule, str(r.hits), str(r.successes), str(r.failures), rate,
                       (r.last_used_utc or "-")[:19])  # fmt: skip
-    Console(highlight=False).print(table)
+    console().print(table)
 
 
 def init(home: Path | None = typer.Option(None, "--home", "-d", help="tether home.")) -> None:

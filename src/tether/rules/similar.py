@@ -23,12 +23,53 @@ ERROR_KEYS = ("error", "stderr", "traceback", "error_type", "stdout", "command")
 """Context keys whose text forms the similarity query, most telling first."""
 
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "may",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "please",
+        "seems",
+        "that",
+        "the",
+        "then",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+    ]
+)
 _TAIL_CHARS = 8 * 1024
 
 
 def tokens(text: str) -> list[str]:
-    """Unicode word tokens of ``text`` (letters and digits, two or more), case-folded."""
-    return [t.casefold() for t in _WORD.findall(text) if not t.isdigit()]
+    """Unicode word tokens of ``text`` (letters and digits, two or more), case-folded,
+    without numbers and a few English function words."""
+    found = (t.casefold() for t in _WORD.findall(text))
+    return [t for t in found if t not in _STOP and not t.isdigit()]
 
 
 def error_text(context: Mapping[str, object]) -> str:

@@ -1,0 +1,149 @@
+"""The `tether` command, run as a real process on real failing commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import write_rule
+
+TETHER = [sys.executable, "-m", "tether"]
+
+
+def tether(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TETHER_HOME": str(home)}
+    return subprocess.run([*TETHER, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=False, timeout=120)  # fmt: skip
+
+
+def copy_demo(tmp_path: Path) -> Path:
+    src = Path(__file__).parents[2] / "examples" / "broken-build"
+    work = tmp_path / "job"
+    work.mkdir()
+    for name in ("build.sh", "hello.c", "config.ini.example"):
+        (work / name).write_bytes((src / name).read_bytes())
+    (work / "build.sh").chmod(0o644)
+    return work
+
+
+def test_run_recovers_the_example_build_through_three_levels(tmp_path: Path, home: Path) -> None:
+    work = copy_demo(tmp_path)
+    proc = tether("run", "--", "./build.sh", cwd=work, home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "hello from tether demo: the build recovered" in proc.stdout
+    for rule in ("script-not-executable", "config-from-template", "missing-output-directory-ld"):
+        assert f"trying rule {rule}" in proc.stderr
+    assert "tether ✓ recovered" in proc.stderr
+    lines = [json.loads(x) for x in (home / "observations.jsonl").read_text().splitlines()]
+    assert [(x["rule"], x["outcome"], x["depth"]) for x in lines] == [
+        ("script-not-executable", "progress", 1),
+        ("config-from-template", "progress", 2),
+        ("missing-output-directory-ld", "success", 3),
+    ]
+    stats = tether("stats", cwd=work, home=home)
+    assert "script-not-executable" in stats.stdout and "100%" in stats.stdout
+    again = tether("run", "--", "./build.sh", cwd=work, home=home)
+    assert again.returncode == 0 and "trying rule" not in again.stderr
+
+
+def test_unrecoverable_exit_code_passes_through_unchanged(tmp_path: Path, home: Path) -> None:
+    proc = tether("run", "--", sys.executable, "-c", "import sys; print('bad thing'); sys.exit(37)",
+                  cwd=tmp_path, home=home)  # fmt: skip
+    assert proc.returncode == 37
+    assert "bad thing" in proc.stdout
+    assert "gave up: no rule matches this failure" in proc.stderr
+
+
+def test_missing_command_is_127_and_quiet_prints_nothing_of_ours(
+    tmp_path: Path, home: Path
+) -> None:
+    proc = tether("run", "-q", "--", "no-such-command-xyz", cwd=tmp_path, home=home)
+    assert proc.returncode == 127
+    assert "no-such-command-xyz: command not found" in proc.stderr
+    assert "tether ▸" not in proc.stderr and "gave up" not in proc.stderr
+
+
+def test_context_pairs_and_profile_select_rules(tmp_path: Path, home: Path) -> None:
+    write_rule(home, "by-env", "name: by-env\nwhen:\n  - {fact: env, equals: prod}\n"
+               "  - {fact: stderr, contains: 'needs marker'}\n"
+               "then: [{action: touch_marker, params: {name: 'marker-{env}'}}]\n")  # fmt: skip
+    (home / "actions").mkdir()
+    (home / "actions" / "touch.py").write_text(
+        "from pathlib import Path\nfrom tether import action\n\n"
+        "@action('touch_marker')\ndef touch_marker(name: str) -> None:\n    Path(name).touch()\n"
+    )
+    (home / "config.yaml").write_text(
+        "engine: {starter_rules: false}\nprofiles:\n  ci: {rules: [by-env], max_retries: 1}\n"
+    )
+    job = [sys.executable, "-c",
+           "import os,sys; os.path.exists('marker-prod') or sys.exit('needs marker')"]  # fmt: skip
+    assert tether("run", "--", *job, cwd=tmp_path, home=home).returncode == 1
+    proc = tether("run", "-p", "ci", "-C", "env=prod", "--", *job, cwd=tmp_path, home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "marker-prod").exists()
+    bad = tether("run", "-p", "nope", "--", "true", cwd=tmp_path, home=home)
+    assert bad.returncode == 4 and "no profile named 'nope' (profiles: ci)" in bad.stderr
+
+
+def test_bad_config_is_a_clear_error_naming_the_field(tmp_path: Path, home: Path) -> None:
+    (home / "config.yaml").write_text("engine:\n  max_retires: 2\n")
+    proc = tether("run", "--", "true", cwd=tmp_path, home=home)
+    assert proc.returncode == 4
+    assert "config.yaml" in proc.stderr and "engine.max_retires" in proc.stderr
+
+
+def test_rules_lint_test_show_list(tmp_path: Path, home: Path) -> None:
+    write_rule(home, "ok", "name: ok\nwhen:\n  - fact: stderr\n    regex: 'E(?P<n>\\d+)'\n"
+               "    examples: ['E42 failed', 'no digits here']\nthen: [{action: missing_action, params: {x: '{y}'}}]\n")  # fmt: skip
+    write_rule(
+        home, "bad", "name: bad\nwhen: [{fact: stderr, regex: '(?<=x)y'}]\nthen: [{action: a}]\n"
+    )
+    lint = tether("rules", "lint", cwd=tmp_path, home=home)
+    assert lint.returncode == 1
+    assert "bad.rule.yaml: rule 'bad': field 'when[0].regex'" in lint.stderr
+    assert "field 'when[0].examples[1]': example does not satisfy" in lint.stderr
+    assert "no action named 'missing_action'" in lint.stderr
+    assert "placeholder {y}" in lint.stderr
+
+    proc = subprocess.run(
+        ["sh", "-c", "./nope.sh"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    (tmp_path / "nope.sh").write_text("#!/bin/sh\n")
+    proc = subprocess.run(
+        ["sh", "-c", "./nope.sh"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    ctx = tmp_path / "ctx.json"
+    ctx.write_text(json.dumps({"stderr": proc.stderr, "exit_code": proc.returncode}))
+    test = tether("rules", "test", str(ctx), cwd=tmp_path, home=home)
+    assert test.returncode == 0, test.stderr
+    assert "script-not-executable fires (path='./nope.sh')" in test.stdout
+    show = tether("rules", "show", "script-not-executable", cwd=tmp_path, home=home)
+    assert "make_executable" in show.stdout and "starter" in show.stdout
+    listing = tether("rules", "list", cwd=tmp_path, home=home)
+    assert "git-index-lock" in listing.stdout and "starter pack" in listing.stdout
+
+
+def test_init_creates_a_home_that_lints_clean(tmp_path: Path) -> None:
+    home = tmp_path / "fresh"
+    assert tether("init", cwd=tmp_path, home=home).returncode == 0
+    assert (home / "rules" / "example-missing-tool.rule.yaml").exists()
+    lint = tether("rules", "lint", cwd=tmp_path, home=home)
+    assert lint.returncode == 0, lint.stderr
+    proc = tether("run", "--", "frobnicate-xyz", cwd=tmp_path, home=home)
+    assert proc.returncode == 127
+    assert (
+        "example-missing-tool" in proc.stderr and "frobnicate-xyz is not installed" in proc.stderr
+    )
+
+
+def test_unwritable_home_still_runs_the_job_and_keeps_its_exit_code(tmp_path: Path) -> None:
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a directory")
+    proc = tether(
+        "run", "--", sys.executable, "-c", "import sys; sys.exit(3)", cwd=tmp_path, home=home
+    )
+    assert proc.returncode == 3
+    assert home.read_text() == "not a directory"
