@@ -90,3 +90,6 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"tether: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_TETHER_ERROR)
+    except KeyboardInterrupt:
+        print("tether: interrupted", file=sys.stderr)
+        sys.exit(130)
