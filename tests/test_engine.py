@@ -1,0 +1,96 @@
+"""The engine: ephemeral rules promoted only after a verified fix, plugins, config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tether import Tether
+from tether.rules.load import load_file, load_text
+
+MARKER_JOB = [
+    sys.executable,
+    "-c",
+    "import os,sys; os.path.exists('ready.flag') or sys.exit('ready.flag missing')",
+]
+
+EPHEMERAL = """name: create-ready-flag
+description: the job wants ready.flag
+when: [{fact: stderr, contains: ready.flag missing}]
+then: [{action: touch, params: {name: ready.flag}}]
+"""
+
+
+def engine_with_touch(home: Path, **kwargs: object) -> Tether:
+    engine = Tether(home=home, starter_rules=False, **kwargs)  # type: ignore[arg-type]
+
+    @engine.action("touch")
+    def touch(name: str) -> None:
+        Path(name).touch()
+
+    return engine
+
+
+def test_ephemeral_rule_is_promoted_after_a_verified_fix(home: Path, tmp_path: Path) -> None:
+    engine = engine_with_touch(home)
+    [rule] = load_text(EPHEMERAL)
+    engine.add_rule(rule, ephemeral=True)
+    path = home / "rules" / "create-ready-flag.rule.yaml"
+    assert not path.exists()
+    result, outcome = engine.run_command(MARKER_JOB, cwd=tmp_path, stream=False)
+    assert result.exit_code == 0 and outcome is not None and outcome.recovered
+    assert path.exists()
+    assert load_file(path)[0] == rule and not rule.ephemeral
+    fresh = Tether(home=home, starter_rules=False)
+    assert fresh.book.get("create-ready-flag") is not None
+
+
+def test_ephemeral_rule_that_does_not_fix_is_not_written(home: Path, tmp_path: Path) -> None:
+    engine = Tether(home=home, starter_rules=False)
+
+    @engine.action("touch")
+    def touch(name: str) -> None:
+        Path(name + ".wrong").touch()
+
+    [rule] = load_text(EPHEMERAL)
+    engine.add_rule(rule, ephemeral=True)
+    result, outcome = engine.run_command(MARKER_JOB, cwd=tmp_path, stream=False)
+    assert result.exit_code == 1 and outcome is not None and not outcome.recovered
+    assert [a.outcome for a in outcome.attempts] == ["failure"]
+    assert not (home / "rules" / "create-ready-flag.rule.yaml").exists()
+
+
+def test_plugin_hooks_run_around_each_attempt(home: Path, tmp_path: Path) -> None:
+    (home / "rules").mkdir(parents=True)
+    (home / "rules" / "flag.rule.yaml").write_text(EPHEMERAL)
+    (home / "actions").mkdir()
+    (home / "actions" / "touch.py").write_text(
+        "from pathlib import Path\nfrom tether import action\n\n"
+        "@action('touch')\ndef touch(name: str) -> None:\n    Path(name).touch()\n"
+    )
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "from tether import tool\n\n@tool\ndef check() -> str:\n    '''A tool.'''\n    return 'ok'\n\n"
+        "def setup(state, attempt):\n    state['n'] = attempt\n    return state\n\n"
+        "def teardown(state, attempt, success):\n"
+        "    with open('hooks.log', 'a') as fh:\n"
+        "        fh.write(f\"{attempt} {success} {state['n']} {state['_observation']['rule']}\\n\")\n"
+    )
+    env = {**os.environ, "TETHER_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-m", "tether", "run", "--plugin", str(plugin), "--", *MARKER_JOB],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "hooks.log").read_text() == "1 True 1 create-ready-flag\n"
+
+
+def test_config_file_sets_engine_defaults(home: Path) -> None:
+    (home / "config.yaml").write_text(
+        "engine:\n  max_retries: 1\n  max_depth: 5\n  starter_rules: false\n"
+    )
+    engine = Tether(home=home)
+    settings = engine.settings()
+    assert (settings.max_retries, settings.max_depth) == (1, 5)
+    assert len(engine.book) == 0
+    assert Tether(home=home, max_retries=2).settings().max_retries == 2
