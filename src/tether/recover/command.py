@@ -13,8 +13,10 @@ exits ``128 + N``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -120,6 +122,9 @@ def run_command(
         env: the child's whole environment (default: ours, read at call time).
         stream: copy the child's output to our stdout/stderr as it arrives.
         timeout_s: kill the child after this many seconds (exit code 124, as ``timeout(1)``).
+            With a timeout the child runs in its own session, so that the whole process
+            group (grandchildren holding the output open included) is killed; without
+            one it stays in ours, so Ctrl-C reaches it as it would without tether.
     """
     argv = list(argv)
     where = os.fspath(cwd) if cwd is not None else os.getcwd()
@@ -130,6 +135,7 @@ def run_command(
             argv, cwd=where, env=dict(env) if env is not None else None,
             stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=timeout_s is not None,
         )  # fmt: skip
     except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
         if isinstance(exc, FileNotFoundError) and not os.path.isdir(where):
@@ -156,7 +162,8 @@ def run_command(
     try:
         code = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         code = 124
     except BaseException:

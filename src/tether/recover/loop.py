@@ -208,6 +208,19 @@ def _call_teardown(
         )
 
 
+def _next(
+    settings: RecoverySettings, services: RecoveryServices, failure: Failure, tried: list[str]
+) -> tuple[str, list[Match]]:
+    """The candidates left at this level, or why there are none (``""`` when there are)."""
+    if len(tried) >= settings.max_retries:
+        reason = f"tried {len(tried)} rule(s) for this error (max_retries={settings.max_retries})"
+        return reason, []
+    candidates = services.candidates(failure.context, settings, tried)
+    if not candidates:
+        return ("no rule matches this failure" if not tried else "no other rule matches"), []
+    return "", candidates
+
+
 def recovery(
     first: Failure,
     settings: RecoverySettings,
@@ -222,8 +235,6 @@ def recovery(
     tried: list[str] = []
     attempts: list[Attempt] = []
     state = dict(settings.state)
-    if settings.target:
-        state.setdefault("_fn_name", settings.target)
     number = 0
 
     def stop(reason: str) -> Outcome:
@@ -231,15 +242,12 @@ def recovery(
         services.emit(RecoveryEvent("gave_up", {"reason": reason, "attempts": len(attempts)}))
         return Outcome(False, failure=surfaced, attempts=attempts, reason=reason, levels=level)
 
+    lookahead: tuple[str, list[Match]] | None = None
     while True:
-        if len(tried) >= settings.max_retries:
-            return stop(
-                f"tried {len(tried)} rule(s) for this error (max_retries={settings.max_retries})"
-            )
-        candidates = services.candidates(failure.context, settings, tried)
-        if not candidates:
-            why = "no rule matches this failure" if not tried else "no other rule matches"
-            return stop(why)
+        ending, candidates = lookahead or _next(settings, services, failure, tried)
+        lookahead = None
+        if ending:
+            return stop(ending)
         match = candidates[0]
         rule = match.rule
         tried.append(rule.name)
@@ -248,6 +256,8 @@ def recovery(
             state = _call_setup(settings, state, number)
         except Exception as exc:
             return stop(f"setup hook raised: {type(exc).__name__}: {exc}")
+        if settings.target:
+            state["_fn_name"] = settings.target
         services.emit(RecoveryEvent("attempt", {"rule": rule.name, "level": level,
                                                 "number": number, "captures": match.captures}))  # fmt: skip
         policy = rule.retry or RetryPolicy()
@@ -316,6 +326,10 @@ def recovery(
             continue
         services.emit(RecoveryEvent("rule_failed", {"rule": rule.name, "outcome": outcome,
                                                     "error": error}))  # fmt: skip
+        # look ahead, so the last attempt's teardown can be told why recovery ends
+        lookahead = _next(settings, services, failure, tried)
+        if lookahead[0]:
+            state["_give_up_reason"] = lookahead[0]
         _call_teardown(settings, state, number, False)
         services.record(rule, attempt, observation)
 

@@ -33,16 +33,20 @@ __all__ = ["MarkSettings", "mark"]
 
 @dataclass(frozen=True)
 class MarkSettings:
-    """The settings a marked function was given; available as ``fn.mark``."""
+    """The settings a marked function was given; available as ``fn.mark``.
+
+    ``None`` for ``max_retries``, ``max_depth`` or ``collection`` means the
+    engine's default (its constructor arguments, then ``config.yaml``: 3, 3, ``"default"``).
+    """
 
     context_from: Callable[..., dict[str, Any]] | None = None
-    max_retries: int = 3
-    max_depth: int = 3
+    max_retries: int | None = None
+    max_depth: int | None = None
     rules: Sequence[str] | None = None
     tags: Sequence[str] | None = None
     fallback: bool = True
     explorable: bool = False
-    collection: str = "default"
+    collection: str | None = None
     setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None
     teardown: Callable[[dict[str, Any], int, bool], None] | None = None
     enabled: bool = True
@@ -66,7 +70,11 @@ def _context(settings: MarkSettings, fn: Callable[..., Any], args: tuple[Any, ..
             )
     context.setdefault("error", str(exc))
     context.setdefault("error_type", type(exc).__name__)
-    context.setdefault("traceback", "".join(traceback.format_exception(exc)))
+    # skip the first frame (tether's wrapper on the first call, its re-run later) and the
+    # exception chain, which differ between runs and would make one failure two fingerprints
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    text = traceback.format_exception(type(exc), exc, tb, chain=False)
+    context.setdefault("traceback", "".join(text))
     context.setdefault("function", fn.__qualname__)
     return context
 
@@ -113,9 +121,9 @@ def _not_exploring_notice(engine: Tether, s: MarkSettings) -> None:
 
 
 def mark(engine: Tether, fn: Callable[..., Any] | None = None, /, *,
-         context_from: Callable[..., dict[str, Any]] | None = None, max_retries: int = 3,
-         max_depth: int = 3, rules: Sequence[str] | None = None, tags: Sequence[str] | None = None,
-         fallback: bool = True, explorable: bool = False, collection: str = "default",
+         context_from: Callable[..., dict[str, Any]] | None = None, max_retries: int | None = None,
+         max_depth: int | None = None, rules: Sequence[str] | None = None, tags: Sequence[str] | None = None,
+         fallback: bool = True, explorable: bool = False, collection: str | None = None,
          setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None,
          teardown: Callable[[dict[str, Any], int, bool], None] | None = None,
          enabled: bool = True) -> Any:  # fmt: skip
@@ -125,10 +133,10 @@ def mark(engine: Tether, fn: Callable[..., Any] | None = None, /, *,
         engine: the :class:`~tether.Tether` whose rules and actions apply.
         fn: the function, when used bare (``@t.mark``).
         context_from: ``(*args, exc, **kwargs) -> dict`` adding facts to the context.
-        max_retries: rules tried per error.
-        max_depth: levels of cascading errors chased (deep recovery).
+        max_retries: rules tried per error (default: the engine's, 3).
+        max_depth: levels of cascading errors chased, deep recovery (default: the engine's, 3).
         rules: rule names tried first; tags: rules with these tags next.
-        fallback: then any other matching rule of ``collection``.
+        fallback: then any other matching rule of ``collection`` (default: the engine's).
         explorable: allow LLM exploration when no rule fits (needs a model; later release).
         setup: ``(state, attempt) -> dict | None`` before each attempt; state starts as the
             function's bound arguments.

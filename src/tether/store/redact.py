@@ -16,9 +16,11 @@ REDACTED = "[REDACTED]"
 
 _SECRET_NAME = re.compile(r"(?i)(key|token|secret|passw(or)?d|credential|auth)")
 _INLINE = re.compile(
-    r"(?i)\b((?:api[_-]?key|access[_-]?token|auth[_-]?token|secret|password|passwd|token)"
-    r"\s*[=:]\s*)(['\"]?)[^\s'\"]{6,}\2"
+    r"(?i)((?:\b|[A-Za-z0-9]_)(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret|password"
+    r"|passwd|token)\s*[=:]\s*)(?:'[^']{6,}'|\"[^\"]{6,}\"|[^\s'\"]{6,})"
 )
+_BEARER = re.compile(r"(?i)\b(authorization:\s*(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{8,}")
+_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+(@)")
 _KNOWN = re.compile(
     r"\b(sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
     r"|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,})"
@@ -38,6 +40,8 @@ def _text(value: str, secrets: list[str]) -> str:
         if secret in value:
             value = value.replace(secret, REDACTED)
     value = _KNOWN.sub(REDACTED, value)
+    value = _BEARER.sub(lambda m: m.group(1) + REDACTED, value)
+    value = _URL_CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + m.group(2), value)
     return _INLINE.sub(lambda m: m.group(1) + REDACTED, value)
 
 

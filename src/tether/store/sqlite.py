@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,26 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
 
 BUSY_TIMEOUT_S = 30.0
 """How long a writer waits for another process's write to finish, in seconds."""
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting out other processes that hold the new file's write lock.
+
+    SQLite answers this pragma with "database is locked" at once, without the
+    busy timeout, while another connection writes a not-yet-WAL file; several
+    processes opening a new home together hit exactly that.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
 
 class SQLiteStore:
@@ -48,7 +69,7 @@ class SQLiteStore:
                     self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                     check_same_thread=False,
                 )  # fmt: skip
-                db.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(db)
                 db.execute("PRAGMA synchronous=NORMAL")
                 migrate(db)
             except (OSError, sqlite3.Error) as exc:
