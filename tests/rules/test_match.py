@@ -107,3 +107,36 @@ def test_prefilter_never_hides_a_matching_rule(literal_parts, text, case) -> Non
     prepared = prepare(context)
     expected = [r.name for r in rules if match_rule(r, prepared) is not None]
     assert [m.rule.name for m in book.matching(prepared)] == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    parts=st.lists(st.tuples(words, words), min_size=1, max_size=5),
+    text=st.text(alphabet="abcdeXYZ :'./-_\n«»", max_size=200),
+)
+def test_prefilter_with_several_literals_per_rule_is_exact(parts, text) -> None:
+    """Rules needing two literals (on one or two keys), or one of two, are found exactly."""
+    import re2
+
+    rules = []
+    for i, (first, second) in enumerate(parts):
+        pattern = f"{re2.escape(first)}.*(?P<mid>x?){re2.escape(second)}"
+        rules.append(rule(f"two{i}", Fact(fact="stderr", regex=pattern)))
+        either = f"(?:{re2.escape(first) or 'q'}|{re2.escape(second) or 'r'})"
+        rules.append(rule(f"any{i}", Fact(fact="stderr", regex=either)))
+        rules.append(rule(f"anyi{i}", Fact(fact="stderr", regex="(?i)" + either)))
+        if first:
+            rules.append(
+                rule(
+                    f"keys{i}",
+                    Fact(fact="stdout", contains=first),
+                    Fact(fact="stderr", regex=pattern),
+                )
+            )
+    book = RuleBook(rules)
+    first, second = parts[0]
+    for context in ({"stderr": text + first + text + second, "stdout": first},
+                    {"stderr": text + second, "stdout": text}):  # fmt: skip
+        prepared = prepare(context)
+        expected = [r.name for r in rules if match_rule(r, prepared) is not None]
+        assert [m.rule.name for m in book.matching(prepared)] == expected

@@ -1,30 +1,31 @@
 """The rule book: every loaded rule, and the index that finds the ones that hold.
 
 Exact matching covers **all** rules, never the top k of a similarity search.
-To keep that fast at 100k rules, each rule gets one *gate*, a cheap necessary
-condition taken from one of its facts:
+To keep that fast at 100k rules, each rule gets a *gate*, a cheap necessary
+condition built from its facts:
 
-- an ``equals`` fact: a dict lookup on ``(key, value)``;
-- else the longest required literal of a ``contains`` or ``regex`` fact:
-  all literals of one context key go into one RE2 set (case-sensitive and
-  case-folded), which reports every literal present in one linear scan
-  of the text;
-- else (no usable literal) the rule is always checked.
+- every literal the rule requires (a ``contains`` value, the literal runs on a
+  regex's mandatory path): all literals of one context key sit in one RE2 set,
+  which reports every literal present in a single linear scan of the text, and
+  a rule passes only when all of its literals were found;
+- a rule with no literal but an ``equals`` fact: a dict lookup on ``(key, value)``;
+- a rule with neither: always checked.
 
-Only rules whose gate passes are checked fact by fact, so a gate can let
-through too many rules but never hides a matching one. This is the literal
-prefilter of the design; it is built lazily on the first match after a change.
+Rules that pass their gate are then checked fact by fact, cheap facts first.
+A gate can let too many rules through, never hide one that holds. The index
+is built lazily on the first match after a change.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tether._types import Captures
-from tether.rules.match import match_rule, required_literal
+from tether.rules.match import match_rule, prepare, required_literals
 from tether.rules.model import Rule
 
 __all__ = ["Match", "RuleBook"]
@@ -38,19 +39,22 @@ class Match:
     captures: Captures = field(default_factory=dict)
 
 
-class _LiteralSet:
-    """Literals of one context key, found together with one RE2 set scan."""
+_MAX_GROUPS = 1 << 16
+"""Owner ids encode ``rule_position * _MAX_GROUPS + group_number``."""
 
-    def __init__(self, ignore_case: bool) -> None:
-        self.ignore_case = ignore_case
-        self.literals: dict[str, int] = {}
+
+class _LiteralSet:
+    """Literals of one context key (case-sensitive and case-folded), found with one RE2 set scan."""
+
+    def __init__(self) -> None:
+        self.slots: dict[tuple[str, bool], int] = {}
         self.owners: list[list[int]] = []
 
-    def add(self, literal: str, position: int) -> None:
-        key = literal.casefold() if self.ignore_case else literal
-        slot = self.literals.get(key)
+    def add(self, literal: str, ignore_case: bool, position: int) -> None:
+        key = (literal.casefold() if ignore_case else literal, ignore_case)
+        slot = self.slots.get(key)
         if slot is None:
-            slot = self.literals[key] = len(self.owners)
+            slot = self.slots[key] = len(self.owners)
             self.owners.append([])
         self.owners[slot].append(position)
 
@@ -59,13 +63,24 @@ class _LiteralSet:
 
         options = re2.Options()
         options.log_errors = False
-        options.case_sensitive = not self.ignore_case
         options.max_mem = 1 << 30
         matcher = re2.Set.SearchSet(options)
-        for literal in self.literals:
-            matcher.Add(re2.escape(literal))
+        for literal, ignore_case in self.slots:
+            matcher.Add(("(?i)" if ignore_case else "") + re2.escape(literal))
         matcher.Compile()
         return matcher
+
+
+def _requirements(rule: Rule) -> list[tuple[str, tuple[str, ...], bool]]:
+    """``(key, alternatives, ignore_case)`` groups: one alternative of each must occur."""
+    out: set[tuple[str, tuple[str, ...], bool]] = set()
+    for fact in rule.when:
+        if fact.contains is not None:
+            out.add((fact.fact, (fact.contains,), False))
+        elif fact.regex is not None:
+            groups, ignore_case = required_literals(fact.regex)
+            out.update((fact.fact, group, ignore_case) for group in groups)
+    return sorted(out)
 
 
 class _Index:
@@ -73,60 +88,52 @@ class _Index:
         self.rules = rules
         self.equals: dict[tuple[str, str], list[int]] = {}
         self.always: list[int] = []
-        sets: dict[tuple[str, bool], _LiteralSet] = {}
+        self.needed: list[int] = [0] * len(rules)
+        sets: dict[str, _LiteralSet] = {}
         for position, rule in enumerate(rules):
-            gate = _gate(rule)
-            if gate is None:
-                self.always.append(position)
-            elif gate[0] == "equals":
-                self.equals.setdefault((gate[1], gate[2]), []).append(position)
+            groups = _requirements(rule)
+            if groups:
+                self.needed[position] = len(groups)
+                for number, (key, alternatives, ignore_case) in enumerate(groups):
+                    owner = position * _MAX_GROUPS + number
+                    for literal in alternatives:
+                        sets.setdefault(key, _LiteralSet()).add(literal, ignore_case, owner)
+                continue
+            equals = next((f for f in rule.when if f.equals is not None), None)
+            if equals is not None:
+                self.equals.setdefault((equals.fact, equals.equals or ""), []).append(position)
             else:
-                _, key, literal, ignore_case = gate
-                lits = sets.get((key, ignore_case))
-                if lits is None:
-                    lits = sets[(key, ignore_case)] = _LiteralSet(ignore_case)
-                lits.add(literal, position)
+                self.always.append(position)
         self.sets: list[tuple[str, _LiteralSet, Any]] = []
-        for (key, _), lits in sets.items():
+        for key, lits in sets.items():
             try:
                 compiled = lits.compile()
             except Exception:
-                # RE2 ran out of its memory budget: fall back to checking these rules in full.
-                for owners in lits.owners:
-                    self.always.extend(owners)
+                # RE2 ran out of its memory budget: check these rules in full instead.
+                self.always.extend({o // _MAX_GROUPS for owners in lits.owners for o in owners})
                 continue
             self.sets.append((key, lits, compiled))
+        self.always = sorted(set(self.always))
 
-    def candidates(self, prepared: Mapping[str, str]) -> list[int]:
+    def candidates(self, prepared: Any) -> list[int]:
         found: set[int] = set(self.always)
         for key, value in prepared.items():
             owners = self.equals.get((key, value))
             if owners:
                 found.update(owners)
+        satisfied: set[int] = set()  # (rule, group) owners with one alternative present
         for key, lits, compiled in self.sets:
-            text = prepared.get(key)
-            if text is None:
+            data = prepared.encoded(key)
+            if data is None:
                 continue
-            hits = compiled.Match(text)
-            if hits:
-                for slot in hits:
-                    found.update(lits.owners[slot])
+            slots = compiled.Match(data)
+            if slots:
+                for slot in slots:
+                    satisfied.update(lits.owners[slot])
+        counts = Counter(owner // _MAX_GROUPS for owner in satisfied)
+        needed = self.needed
+        found.update(p for p, n in counts.items() if n >= needed[p])
         return sorted(found)
-
-
-def _gate(rule: Rule) -> tuple[Any, ...] | None:
-    for fact in rule.when:
-        if fact.equals is not None:
-            return ("equals", fact.fact, fact.equals)
-    best: tuple[Any, ...] | None = None
-    for fact in rule.when:
-        if fact.contains is not None:
-            literal: tuple[str, bool] | None = (fact.contains, False)
-        else:
-            literal = required_literal(fact.regex or "")
-        if literal is not None and (best is None or len(literal[0]) > len(best[2])):
-            best = ("literal", fact.fact, literal[0], literal[1])
-    return best
 
 
 class RuleBook:
@@ -197,9 +204,13 @@ class RuleBook:
                     index = self._index = _Index(list(self._rules.values()))
         return index
 
-    def matching(self, prepared: Mapping[str, str]) -> list[Match]:
-        """Every rule whose facts all hold for ``prepared`` (see ``rules.match.prepare``), in book order."""
+    def matching(self, context: Mapping[str, Any]) -> list[Match]:
+        """Every rule whose facts all hold for ``context``, in book order.
+
+        ``context`` may be raw or already prepared (``rules.match.prepare``).
+        """
         index = self._current_index()
+        prepared = prepare(context)
         out = []
         for position in index.candidates(prepared):
             rule = index.rules[position]

@@ -27,7 +27,15 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = ["Fact", "LLMConfig", "LLMConstraints", "RetryPolicy", "Rule", "Step", "as_text"]
 
@@ -115,8 +123,9 @@ class Fact(_Model):
 
     @field_validator("regex")
     @classmethod
-    def _regex_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _regex_compiles(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # data from the rule cache was compiled when its file was read; it compiles on first use
+        if value is not None and not (info.context or {}).get("compiled_before"):
             compile_regex(value)
         return value
 
