@@ -175,7 +175,7 @@ def _runs(items: Any) -> list[tuple[str, ...]]:
             elif name == "BRANCH":
                 flush()
                 # one literal from each branch; usable only if every branch has one
-                choices = []
+                choices: list[str] = []
                 for branch in arg[1]:
                     found = _runs(branch)
                     if not found:
