@@ -110,6 +110,34 @@ def _surface(
     return surfaced
 
 
+def _begin(engine: Tether, s: MarkSettings, fn: Callable[..., Any], args: tuple[Any, ...],
+           kwargs: dict[str, Any], exc: Exception) -> Any:  # fmt: skip
+    """The recovery generator for a marked call that raised ``exc``."""
+    from tether.recover.loop import Failure, recovery
+
+    first = Failure(_context(s, fn, args, kwargs, exc), exc)
+    settings = _settings(engine, s, fn, _state(fn, args, kwargs))
+    return recovery(first, settings, engine._services(), clock=engine.clock)
+
+
+def _internal(problem: Exception) -> Exception:
+    """An error inside recovery: re-raised if a hook asked for it, else warned about and kept."""
+    if getattr(problem, "__tether_propagate__", False):
+        raise problem
+    warnings.warn(f"tether: recovery failed: {problem}", RuntimeWarning, stacklevel=4)
+    return problem
+
+
+def _finish(engine: Tether, s: MarkSettings, exc: Exception, outcome: Outcome | None,
+            internal: BaseException | None) -> Any:  # fmt: skip
+    """The recovered value, or the user's exception (noted) raised again."""
+    if outcome is not None and outcome.recovered:
+        return outcome.value
+    if outcome is not None and not outcome.attempts:
+        _not_exploring_notice(engine, s)
+    raise _surface(exc, outcome, internal)
+
+
 def _not_exploring_notice(engine: Tether, s: MarkSettings) -> None:
     if s.explorable and not getattr(engine, "_explore_notice_given", False):
         engine._explore_notice_given = True  # type: ignore[attr-defined]
@@ -178,7 +206,7 @@ def _sync_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Ca
         return passthrough
 
     def recover(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from tether.recover.loop import Failure, JobResult, recovery, run_sync
+        from tether.recover.loop import Failure, JobResult, run_sync
 
         def job() -> JobResult:
             try:
@@ -188,20 +216,11 @@ def _sync_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Ca
 
         outcome = internal = None
         try:
-            first = Failure(_context(s, fn, args, kwargs, exc), exc)
-            settings = _settings(engine, s, fn, _state(fn, args, kwargs))
-            gen = recovery(first, settings, engine._services(), clock=engine.clock)
-            outcome = run_sync(gen, job, engine._apply_request, engine.sleep)
+            outcome = run_sync(_begin(engine, s, fn, args, kwargs, exc), job,
+                               engine._apply_request, engine.sleep)  # fmt: skip
         except Exception as problem:
-            if getattr(problem, "__tether_propagate__", False):
-                raise
-            internal = problem
-            warnings.warn(f"tether: recovery failed: {problem}", RuntimeWarning, stacklevel=3)
-        if outcome is not None and outcome.recovered:
-            return outcome.value
-        if outcome is not None and not outcome.attempts:
-            _not_exploring_notice(engine, s)
-        raise _surface(exc, outcome, internal)
+            internal = _internal(problem)
+        return _finish(engine, s, exc, outcome, internal)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -225,7 +244,7 @@ def _async_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> C
     async def recover(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         import asyncio
 
-        from tether.recover.loop import Failure, JobResult, recovery, run_async
+        from tether.recover.loop import Failure, JobResult, run_async
 
         async def job() -> JobResult:
             try:
@@ -241,19 +260,12 @@ def _async_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> C
 
         outcome = internal = None
         try:
-            first = Failure(_context(s, fn, args, kwargs, exc), exc)
-            settings = _settings(engine, s, fn, _state(fn, args, kwargs))
             engine.load()  # read rules and actions before the event-loop driven part
-            gen = recovery(first, settings, engine._services(), clock=engine.clock)
+            gen = _begin(engine, s, fn, args, kwargs, exc)
             outcome = await run_async(gen, job, engine._apply_request, sleep)
         except Exception as problem:
-            if getattr(problem, "__tether_propagate__", False):
-                raise
-            internal = problem
-            warnings.warn(f"tether: recovery failed: {problem}", RuntimeWarning, stacklevel=3)
-        if outcome is not None and outcome.recovered:
-            return outcome.value
-        raise _surface(exc, outcome, internal)
+            internal = _internal(problem)
+        return _finish(engine, s, exc, outcome, internal)
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
