@@ -298,14 +298,35 @@ class Tether:
 
     # -- recovery ---------------------------------------------------------------------------------
 
-    def mark(self, fn: F | None = None, /, **settings: Any) -> Any:
+    def mark(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        context_from: Callable[..., dict[str, Any]] | None = None,
+        max_retries: int | None = None,
+        max_depth: int | None = None,
+        rules: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        fallback: bool = True,
+        explorable: bool = False,
+        collection: str | None = None,
+        setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None,
+        teardown: Callable[[dict[str, Any], int, bool], None] | None = None,
+        enabled: bool = True,
+    ) -> Any:
         """Recover a function when it raises; ``@t.mark`` or ``@t.mark(max_retries=2, ...)``.
 
-        See :func:`tether.recover.mark.mark` for every setting.
+        Sync or async follows the wrapped function. See :func:`tether.recover.mark.mark`
+        for what each setting does; ``None`` means this engine's default.
         """
         from tether.recover.mark import mark
 
-        return mark(self, fn, **settings)
+        return mark(
+            self, fn, context_from=context_from, max_retries=max_retries, max_depth=max_depth,
+            rules=rules, tags=tags, fallback=fallback, explorable=explorable,
+            collection=collection, setup=setup, teardown=teardown, enabled=enabled,
+        )  # fmt: skip
 
     def settings(self, **overrides: Any) -> RecoverySettings:
         """Recovery settings from config defaults with ``overrides`` (``None`` values ignored)."""
