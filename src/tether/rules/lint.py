@@ -10,7 +10,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from tether.rules.match import clip, match_fact
+from tether.rules.match import clip, match_fact, required_literals
 from tether.rules.model import Rule
 
 __all__ = ["CONTEXT_KEYS", "LintProblem", "lint", "placeholders"]
@@ -60,7 +60,8 @@ def lint(rules: Iterable[Rule], actions: Collection[str] | None = None) -> list[
         actions: names of registered actions; when given, steps naming any other
             action are errors.
 
-    Checks that every example satisfies its fact's matcher; that every ``{placeholder}``
+    Checks that the prefilter can index the rule (else a warning: it costs a full
+    check on every failure); that every example satisfies its fact's matcher; that every ``{placeholder}``
     in a step's params is a capture of the rule's regexes or a context key tether
     provides (else a warning: it must come from ``context_from`` or ``--context``);
     and that every step's action exists.
@@ -68,6 +69,19 @@ def lint(rules: Iterable[Rule], actions: Collection[str] | None = None) -> list[
     problems = []
     for rule in rules:
         file = str(rule.source) if rule.source else None
+        if not any(f.equals is not None or f.contains is not None for f in rule.when) and not any(
+            required_literals(f.regex or "")[0] for f in rule.when
+        ):
+            problems.append(
+                LintProblem(
+                    rule.name,
+                    "when",
+                    "no fact gives the prefilter a literal (3+ fixed characters) or an equals "
+                    "value, so this rule is checked in full against every failure",
+                    severity="warning",
+                    file=file,
+                )  # fmt: skip
+            )
         captures: set[str] = set()
         for i, fact in enumerate(rule.when):
             captures |= fact.capture_names()
