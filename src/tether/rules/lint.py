@@ -80,7 +80,7 @@ def lint(rules: Iterable[Rule], actions: Collection[str] | None = None) -> list[
                     "value, so this rule is checked in full against every failure",
                     severity="warning",
                     file=file,
-                )  # fmt: skip
+                )
             )
         captures: set[str] = set()
         for i, fact in enumerate(rule.when):
