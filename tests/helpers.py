@@ -29,4 +29,26 @@ def write_action(home: Path, name: str, text: str) -> Path:
     return path
 
 
+def missing_file_rule(
+    home: Path, name: str, action: str, ending: str = "", extra: str = ""
+) -> None:
+    """A rule for FileNotFoundError on a path ending with ``ending``; ``{path}`` goes to ``action``."""
+    write_rule(
+        home,
+        name,
+        f"""\
+name: {name}
+when:
+  - fact: error_type
+    equals: FileNotFoundError
+  - fact: error
+    regex: "No such file or directory: '(?P<path>[^']*{ending})'"
+then:
+  - action: {action}
+    params:
+      path: "{{path}}"
+{extra}""",
+    )
+
+
 PYTHON = sys.executable

@@ -16,31 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import write_rule
+from tests.helpers import missing_file_rule, write_rule
 from tether import Tether
 from tether.recover.loop import RecoveryEvent
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def missing_file_rule(home: Path, name: str, action: str, ending: str, extra: str = "") -> None:
-    """A rule for FileNotFoundError on a path ending with ``ending``, passing ``{path}`` on."""
-    write_rule(
-        home,
-        name,
-        f"""\
-name: {name}
-when:
-  - fact: error_type
-    equals: FileNotFoundError
-  - fact: error
-    regex: "No such file or directory: '(?P<path>[^']*{ending})'"
-then:
-  - action: {action}
-    params:
-      path: "{{path}}"
-{extra}""",
-    )
 
 
 def stderr_rule(home: Path, name: str, regex: str, action: str) -> None:

@@ -19,32 +19,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import write_action, write_rule
+from tests.helpers import missing_file_rule, write_action, write_rule
 from tether import Tether
 from tether.actions.registry import default_registry
 from tether.recover.mark import MarkSettings
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def missing_file_rule(home: Path, name: str, action: str, *, ending: str = "") -> None:
-    """A rule for FileNotFoundError on a path ending with ``ending``; ``{path}`` goes to ``action``."""
-    write_rule(
-        home,
-        name,
-        f"""\
-name: {name}
-when:
-  - fact: error_type
-    equals: FileNotFoundError
-  - fact: error
-    regex: "No such file or directory: '(?P<path>[^']*{ending})'"
-then:
-  - action: {action}
-    params:
-      path: "{{path}}"
-""",
-    )
 
 
 def engine(home: Path, sleeps: list[float], **kwargs: Any) -> Tether:
