@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tether._types import Context, Seconds, to_seconds
 from tether.actions.registry import ActionRegistry, default_registry
 from tether.errors import ConfigError, StoreError, TetherError
-from tether.tools import ToolRegistry, default_tools
+from tether.tools import ToolRegistry
 
 if TYPE_CHECKING:
     from tether.actions.run import RuleRun
@@ -289,12 +289,6 @@ class Tether:
             return self.tools.register(fn, name=name, description=description)
 
         return decorate
-
-    def all_tools(self) -> list[Any]:
-        """This engine's tools, then process-wide ``@tool`` ones not shadowed by name."""
-        own = list(self.tools)
-        names = {t.name for t in own}
-        return own + [t for t in default_tools if t.name not in names]
 
     # -- recovery ---------------------------------------------------------------------------------
 

@@ -34,7 +34,6 @@ from typing import Any, Protocol
 
 from tether._types import Context
 from tether.actions.run import RuleRun
-from tether.errors import TetherError
 from tether.recover.fingerprint import fingerprint
 from tether.rules.book import Match
 from tether.rules.match import match_rule, prepare
@@ -378,8 +377,3 @@ async def run_async(
         else:
             await sleep(request.seconds)
             answer = None
-
-
-def is_internal(exc: BaseException) -> bool:
-    """True for tether's own errors (they are noted, never raised in place of the user's)."""
-    return isinstance(exc, TetherError)
