@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tether._types import Context, Seconds, to_seconds
 from tether.actions.registry import ActionRegistry, default_registry
 from tether.errors import ConfigError, StoreError, TetherError
-from tether.tools import ToolRegistry
+from tether.tools import DEFAULT_TOOL_TIMEOUT_S, ToolRegistry
 
 if TYPE_CHECKING:
     from tether.actions.run import RuleRun
@@ -282,11 +282,34 @@ class Tether:
         """Decorator registering an action on this engine only (overrides module-level ones)."""
         return self.actions.register(name, description=description)
 
-    def tool(self, *, name: str | None = None, description: str | None = None) -> Callable[[F], F]:
-        """Decorator registering a tool for this engine's LLM work."""
+    def tool(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout_s: Seconds = DEFAULT_TOOL_TIMEOUT_S,
+        parallel_safe: bool = False,
+    ) -> Callable[[F], F]:
+        """Decorator registering a tool for this engine's LLM work (schema from type hints).
+
+        Args:
+            name: the name the model calls (default: the function's name).
+            description: overrides the docstring's first paragraph.
+            timeout_s: the time limit of one call (seconds or ``timedelta``).
+            parallel_safe: calls may run concurrently with other calls of the same turn.
+
+        Raises:
+            ToolSchemaError: at registration, for a signature that cannot be a tool.
+        """
 
         def decorate(fn: F) -> F:
-            return self.tools.register(fn, name=name, description=description)
+            return self.tools.register(
+                fn,
+                name=name,
+                description=description,
+                timeout_s=timeout_s,
+                parallel_safe=parallel_safe,
+            )
 
         return decorate
 

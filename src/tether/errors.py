@@ -7,8 +7,17 @@ The tree::
     ├── RuleError(file, rule, field) a rule file that does not parse or validate
     ├── ActionError(action, ...)     an action that is unknown, misused, raised or timed out
     ├── ToolError                    a tool that could not be registered or called
+    │   ├── ToolSchemaError          a function whose signature cannot become a JSON schema
+    │   └── MCPError(server)         an MCP server that failed to start, crashed or timed out
     ├── StoreError                   the SQLite store or a record file could not be written
-    ├── ProviderError                an LLM provider could not be reached or configured
+    ├── ProviderError(provider, model)  an LLM provider could not be reached or configured
+    │   ├── UnknownProvider          a model name whose provider tether does not know
+    │   ├── ProviderMissing(extra)   the provider's SDK is not installed
+    │   ├── MissingKey(env)          the provider's API key is not in the environment
+    │   ├── ProviderRejected(status) a request the provider refused; retrying cannot help
+    │   ├── ProviderUnavailable      transient failures outlasted the retries (or a cool-down)
+    │   └── ToolsUnsupported         a model (often a local one) that cannot call tools
+    ├── PricingStale(as_of)          USD ceilings refused because the price table is too old
     └── LoopStopped                  a governed run ended early
         ├── BudgetExceeded(limit, used, allowed)
         ├── ApprovalDenied
@@ -33,11 +42,20 @@ __all__ = [
     "ConfigError",
     "CycleDetected",
     "LoopStopped",
+    "MCPError",
+    "MissingKey",
+    "PricingStale",
     "ProviderError",
+    "ProviderMissing",
+    "ProviderRejected",
+    "ProviderUnavailable",
     "RuleError",
     "StoreError",
     "TetherError",
     "ToolError",
+    "ToolSchemaError",
+    "ToolsUnsupported",
+    "UnknownProvider",
 ]
 
 
@@ -134,8 +152,150 @@ class StoreError(TetherError):
     """The store (``tether.db``) or a record file could not be read or written."""
 
 
+class ToolSchemaError(ToolError):
+    """A function cannot be a tool: a parameter without a type hint, ``*args``/``**kwargs``,
+    or a hint with no JSON schema (callables, file handles). Raised at registration."""
+
+
+class MCPError(ToolError):
+    """An MCP server failed: it would not start, crashed, or did not answer in time.
+
+    Attributes:
+        server: the server's name as configured.
+    """
+
+    def __init__(self, problem: str, *, server: str = "") -> None:
+        self.problem = problem
+        self.server = server
+        super().__init__(f"MCP server {server!r}: {problem}" if server else problem)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.problem,), {"server": self.server}))
+
+
 class ProviderError(TetherError):
-    """An LLM provider is unknown, unconfigured, or failed."""
+    """An LLM provider is unknown, unconfigured, or failed.
+
+    Attributes:
+        provider: the provider's name (``"anthropic"``, ``"openai-compatible"`` ...), or ``""``.
+        model: the model name after the provider prefix, or ``""``.
+    """
+
+    def __init__(self, problem: str, *, provider: str = "", model: str = "") -> None:
+        self.problem = problem
+        self.provider = provider
+        self.model = model
+        where = f"{provider}/{model}" if provider and model else provider or model
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"provider": self.provider, "model": self.model}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.problem,), self._kwargs()))
+
+
+class UnknownProvider(ProviderError):
+    """A model name whose ``provider/`` prefix tether does not know."""
+
+
+class ProviderMissing(ProviderError):
+    """The provider's SDK is not installed.
+
+    Attributes:
+        extra: the tether extra that installs it (``pip install 'tether[<extra>]'``).
+    """
+
+    def __init__(
+        self, problem: str, *, provider: str = "", model: str = "", extra: str = "llm"
+    ) -> None:
+        self.extra = extra
+        super().__init__(problem, provider=provider, model=model)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "extra": self.extra}
+
+
+class MissingKey(ProviderError):
+    """The provider's API key is not set.
+
+    Attributes:
+        env: the environment variables that were looked at, in order.
+    """
+
+    def __init__(
+        self, problem: str, *, provider: str = "", model: str = "", env: tuple[str, ...] = ()
+    ) -> None:
+        self.env = tuple(env)
+        super().__init__(problem, provider=provider, model=model)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "env": self.env}
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request (bad request, auth, unknown model, context too long,
+    quota); sending it again unchanged cannot succeed, so it is never retried.
+
+    Attributes:
+        status: the HTTP status, or ``None``.
+        kind: ``"auth"``, ``"not_found"``, ``"context_window"``, ``"quota"`` or ``"bad_request"``.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status: int | None = None,
+        kind: str = "bad_request",
+    ) -> None:
+        self.status = status
+        self.kind = kind
+        super().__init__(problem, provider=provider, model=model)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "status": self.status, "kind": self.kind}
+
+
+class ProviderUnavailable(ProviderError):
+    """Transient failures (rate limit, timeout, connection, 5xx, overload) outlasted the
+    retries, or the provider is cooling down after repeated failures.
+
+    Attributes:
+        attempts: how many requests were sent before giving up (0 during a cool-down).
+    """
+
+    def __init__(
+        self, problem: str, *, provider: str = "", model: str = "", attempts: int = 0
+    ) -> None:
+        self.attempts = attempts
+        super().__init__(problem, provider=provider, model=model)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "attempts": self.attempts}
+
+
+class ToolsUnsupported(ProviderError):
+    """The model cannot call tools (common with small local models behind an
+    OpenAI-compatible server); pick a model with tool calling or run without tools."""
+
+
+class PricingStale(ConfigError):
+    """The price table is older than the allowed age and the pricing policy is ``refuse``,
+    so a USD ceiling cannot be enforced honestly.
+
+    Attributes:
+        as_of: the table's date (ISO ``YYYY-MM-DD``).
+    """
+
+    def __init__(self, problem: str, *, as_of: str = "") -> None:
+        self.as_of = as_of
+        super().__init__(problem)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (str(self),), {"as_of": self.as_of}))
 
 
 class LoopStopped(TetherError):

@@ -79,6 +79,10 @@ class CommandResult:
     stderr: str
     duration_s: float
     cwd: str
+    truncated: bool = False
+    """Bytes were dropped from the middle of stdout or stderr (head and tail kept)."""
+    timed_out: bool = False
+    """The command outlived its timeout and its process group was killed."""
 
     def context(self) -> dict[str, Any]:
         """The failure context tether matches rules against."""
@@ -113,6 +117,10 @@ def run_command(
     env: Mapping[str, str] | None = None,
     stream: bool = True,
     timeout_s: float | None = None,
+    grace_s: float = 2.0,
+    head_bytes: int = CAPTURE_HEAD_BYTES,
+    tail_bytes: int = CAPTURE_TAIL_BYTES,
+    stdin: bool = False,
 ) -> CommandResult:
     """Run ``argv`` (no shell), streaming its output if ``stream``; return what happened.
 
@@ -125,15 +133,19 @@ def run_command(
             With a timeout the child runs in its own session, so that the whole process
             group (grandchildren holding the output open included) is killed; without
             one it stays in ours, so Ctrl-C reaches it as it would without tether.
+        grace_s: at the timeout the group gets SIGTERM, then SIGKILL after this many seconds.
+        head_bytes: bytes kept from the start of each stream.
+        tail_bytes: bytes kept from the end of each stream.
+        stdin: let the child read our stdin when it is a terminal (else ``/dev/null``).
     """
     argv = list(argv)
     where = os.fspath(cwd) if cwd is not None else os.getcwd()
     started = time.monotonic()
-    out, err = HeadTail(), HeadTail()
+    out, err = HeadTail(head_bytes, tail_bytes), HeadTail(head_bytes, tail_bytes)
     try:
         proc = subprocess.Popen(
             argv, cwd=where, env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
+            stdin=None if stdin and sys.stdin and sys.stdin.isatty() else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=timeout_s is not None,
         )  # fmt: skip
@@ -159,19 +171,40 @@ def run_command(
     ]
     for pump in pumps:
         pump.start()
+    timed_out = False
     try:
         code = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        timed_out = True
+        _kill_group(proc, grace_s)
         code = 124
     except BaseException:
         proc.kill()
         proc.wait()
         raise
-    for pump in pumps:
-        pump.join()
+    if timed_out:
+        for pump in pumps:  # a daemonised grandchild may still hold the pipes open
+            pump.join(grace_s)
+    else:
+        for pump in pumps:
+            pump.join()
     if code < 0:
         code = 128 - code
-    return CommandResult(argv, code, out.text(), err.text(), time.monotonic() - started, where)
+    return CommandResult(
+        argv, code, out.text(), err.text(), time.monotonic() - started, where,
+        truncated=out.truncated or err.truncated, timed_out=timed_out,
+    )  # fmt: skip
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM the child's process group, then SIGKILL it if it is still there after ``grace_s``."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait_s)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # stragglers in the group
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,77 +1,71 @@
 """Tools: functions an LLM may call while exploring or in a governed loop.
 
-Registration only for now: ``@tool`` (process-wide) and ``engine.tool()``
-record the function under its name with its docstring. JSON schemas from type
-hints, validation of calls, timeouts and the built-in tools arrive with the
-LLM layer; the registry below is what they will extend.
+``@tool`` (process-wide) and ``engine.tool()`` register plain functions; the
+JSON schema comes from their type hints and docstring (:mod:`.schema`).
+:class:`ToolRunner` (:mod:`.invoke`) validates a model's call, runs it with a
+timeout and caps its output. Built-in tools (:mod:`.builtin`): ``read_file``,
+``write_file``, ``list_directory``, ``run_command``, and :class:`Workspace`
+for the confined variants. MCP servers' tools come through :mod:`.mcp`.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Tool", "ToolRegistry", "default_tools", "tool"]
+from tether.tools.tool import (
+    DEFAULT_TOOL_TIMEOUT_S,
+    Tool,
+    ToolRegistry,
+    ToolResult,
+    ToolStatus,
+    default_tools,
+    tool,
+)
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from tether.tools.builtin import (
+        Workspace,
+        builtin_tools,
+        list_directory,
+        read_file,
+        run_command,
+        write_file,
+    )
+    from tether.tools.invoke import ToolRunner
+
+__all__ = [
+    "DEFAULT_TOOL_TIMEOUT_S",
+    "Tool",
+    "ToolRegistry",
+    "ToolResult",
+    "ToolRunner",
+    "ToolStatus",
+    "Workspace",
+    "builtin_tools",
+    "default_tools",
+    "list_directory",
+    "read_file",
+    "run_command",
+    "tool",
+    "write_file",
+]
+
+_LAZY = {
+    "ToolRunner": "tether.tools.invoke",
+    "Workspace": "tether.tools.builtin",
+    "builtin_tools": "tether.tools.builtin",
+    "list_directory": "tether.tools.builtin",
+    "read_file": "tether.tools.builtin",
+    "run_command": "tether.tools.builtin",
+    "write_file": "tether.tools.builtin",
+}
 
 
-@dataclass(frozen=True)
-class Tool:
-    """A registered tool: name, function, and the description the model will read."""
-
-    name: str
-    fn: Callable[..., Any]
-    description: str
-
-
-class ToolRegistry:
-    """Tools by name."""
-
-    def __init__(self) -> None:
-        self._tools: dict[str, Tool] = {}
-
-    def register(self, fn: F, *, name: str | None = None, description: str | None = None) -> F:
-        """Register ``fn`` as a tool (default name: the function's name)."""
-        if not callable(fn):
-            raise TypeError(f"a tool must be a function, got {type(fn).__name__}")
-        text = description if description is not None else (inspect.getdoc(fn) or "")
-        entry = Tool(name or fn.__name__, fn, text)
-        self._tools[entry.name] = entry
-        return fn
-
-    def get(self, name: str) -> Tool | None:
-        """The tool named ``name``, or ``None``."""
-        return self._tools.get(name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._tools
-
-    def __iter__(self) -> Iterator[Tool]:
-        return iter(list(self._tools.values()))
-
-    def __len__(self) -> int:
-        return len(self._tools)
-
-
-default_tools = ToolRegistry()
-"""Where the standalone ``@tool`` registers."""
-
-
-@overload
-def tool(fn: F, /) -> F: ...
-@overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[F], F]: ...
-def tool(
-    fn: F | None = None, /, *, name: str | None = None, description: str | None = None
-) -> F | Callable[[F], F]:
-    """Register a function as a tool, bare (``@tool``) or called (``@tool()``, ``@tool(name=...)``)."""
-    if fn is not None:
-        return default_tools.register(fn, name=name, description=description)
-
-    def decorate(f: F) -> F:
-        return default_tools.register(f, name=name, description=description)
-
-    return decorate
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tether.tools' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
