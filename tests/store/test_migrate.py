@@ -28,7 +28,12 @@ RULE_CACHE = [
     ("size_bytes", "INTEGER", 1, None, 0),
     ("data_json", "TEXT", 1, None, 0),
 ]
-NAMES = ["m001_rule_stats", "m002_rule_cache"]
+REGULATOR_STATE = [
+    ("user_id", "TEXT", 0, None, 1),
+    ("state_json", "TEXT", 1, None, 0),
+    ("updated_utc", "TEXT", 1, None, 0),
+]
+NAMES = ["m001_rule_stats", "m002_rule_cache", "m003_regulator_state"]
 
 
 def columns(db: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:
@@ -56,9 +61,10 @@ def test_migrating_a_blank_database_creates_the_exact_schema(blank: sqlite3.Conn
 
     assert migrate(blank) == NAMES
 
-    assert tables(blank) == {"rule_stats", "rule_cache", "_tether_migrations"}
+    assert tables(blank) == {"rule_stats", "rule_cache", "regulator_state", "_tether_migrations"}
     assert columns(blank, "rule_stats") == RULE_STATS
     assert columns(blank, "rule_cache") == RULE_CACHE
+    assert columns(blank, "regulator_state") == REGULATOR_STATE
     rows = applied(blank)
     assert [name for name, _ in rows] == NAMES
     for _, when in rows:
@@ -84,7 +90,7 @@ def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
     db.close()
 
 
-def m003_rule_notes(db: sqlite3.Connection) -> None:
+def m004_rule_notes(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE rule_stats ADD COLUMN notes TEXT")
 
 
@@ -95,17 +101,17 @@ def test_a_new_step_is_applied_once_on_an_existing_database(
     migrate(db)
     db.execute("INSERT INTO rule_stats (rule, hits) VALUES ('kept', 3)")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m003_rule_notes])
-    assert migrate(db) == ["m003_rule_notes"]
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m004_rule_notes])
+    assert migrate(db) == ["m004_rule_notes"]
     assert migrate(db) == []
 
     assert [c[0] for c in columns(db, "rule_stats")] == [c[0] for c in RULE_STATS] + ["notes"]
-    assert [n for n, _ in applied(db)] == [*NAMES, "m003_rule_notes"]
+    assert [n for n, _ in applied(db)] == [*NAMES, "m004_rule_notes"]
     assert list(db.execute("SELECT rule, hits, notes FROM rule_stats")) == [("kept", 3, None)]
     db.close()
 
 
-def m003_clashes(db: sqlite3.Connection) -> None:
+def m004_clashes(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE rule_stats (rule TEXT)")  # really fails: the table exists
 
 
@@ -113,7 +119,7 @@ def test_a_failing_step_rolls_back_the_whole_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = sqlite3.connect(tmp_path / "broken.db", isolation_level=None)
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m003_clashes])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m004_clashes])
 
     with pytest.raises(sqlite3.OperationalError, match="already exists"):
         migrate(db)

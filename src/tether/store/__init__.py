@@ -45,6 +45,14 @@ class Store(Protocol):
         """Cache parsed rule files."""
         ...
 
+    def save_regulator_state(self, user_id: str, state_json: str) -> None:
+        """Keep ``user_id``'s learned regulator state (a JSON document), replacing the last one."""
+        ...
+
+    def load_regulator_state(self, user_id: str) -> str | None:
+        """The learned regulator state saved for ``user_id``, or ``None``."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...

@@ -47,6 +47,19 @@ def m002_rule_cache(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_regulator_state(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE regulator_state (
+            user_id TEXT PRIMARY KEY,
+            state_json TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        )
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the steps ``db`` has not seen, in one write transaction; returns their names.
 

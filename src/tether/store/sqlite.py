@@ -149,6 +149,25 @@ class SQLiteStore:
             [(p, m, s, json.dumps(d)) for p, m, s, d in rows],
         )
 
+    def save_regulator_state(self, user_id: str, state_json: str) -> None:
+        """Keep ``user_id``'s learned regulator state (see ``tether.regulator``), replacing the last."""
+        self._write(
+            "INSERT INTO regulator_state (user_id, state_json, updated_utc) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET "
+            "state_json = excluded.state_json, updated_utc = excluded.updated_utc",
+            [(user_id, state_json, datetime.now(UTC).isoformat())],
+        )
+
+    def load_regulator_state(self, user_id: str) -> str | None:
+        """The learned regulator state saved for ``user_id``, or ``None``."""
+        with self._lock:
+            row = (
+                self._connect()
+                .execute("SELECT state_json FROM regulator_state WHERE user_id = ?", (user_id,))
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
     def close(self) -> None:
         """Close the connection (the store reopens on next use)."""
         with self._lock:
