@@ -1,0 +1,480 @@
+"""One model call with retries, fallback and cool-down: :class:`LLM`.
+
+``LLM`` is the single layer that retries (the SDKs' own retries are off, see
+:mod:`tether.llm.providers`). For each call:
+
+1. The primary model is tried. A transient failure — rate limit (its
+   ``Retry-After`` honoured), timeout, connection error, 5xx, overload — is
+   retried with exponential backoff and jitter, bounded by
+   :attr:`RetryPolicy.attempts` and :attr:`RetryPolicy.max_wait_s`.
+2. A request the provider rejected (bad request, auth, unknown model, context
+   too long, quota) is never retried. It, or an exhausted primary, falls back
+   to the secondary model when one is set; otherwise the typed error is raised
+   (:class:`~tether.errors.ProviderRejected`, :class:`~tether.errors.ProviderUnavailable`).
+3. A model whose calls keep failing (``failure_threshold`` calls in a row)
+   is skipped for ``cooldown_s`` seconds — a circuit breaker — instead of being
+   retried on every call.
+
+The design follows the retry layering of resilient HTTP clients: one owner of
+retries, idempotent-safe classification by error category (pydantic-ai's
+``ModelAPIError`` subclasses), and a breaker per upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from tether.errors import (
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    ToolsUnsupported,
+)
+from tether.llm.types import LLMResponse, Message, ToolDefinition, Usage
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+    from pydantic_ai.settings import ModelSettings
+
+    from tether.llm.pricing import PriceTable
+    from tether.llm.providers import ModelSpec
+
+__all__ = ["LLM", "RetryPolicy"]
+
+T = TypeVar("T")
+
+_REJECTED_KINDS = {
+    "ModelAuthenticationError": "auth",
+    "ModelNotFoundError": "not_found",
+    "ModelContextWindowExceededError": "context_window",
+    "ModelQuotaExceededError": "quota",
+}
+_TOOLS_HINTS = ("tool", "function call", "function_call", "--jinja", "auto-tool-choice")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures of one model are retried within one call.
+
+    Attributes:
+        attempts: requests per model per call, the first included.
+        backoff_s: the first wait; doubled after each failure.
+        max_backoff_s: the longest single wait.
+        max_wait_s: the most seconds spent waiting per model per call; a ``Retry-After``
+            that would exceed it ends the retries (and falls back when possible).
+        jitter: each wait is scaled by a random factor in ``[1 - jitter, 1 + jitter]``.
+    """
+
+    attempts: int = 4
+    backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    max_wait_s: float = 90.0
+    jitter: float = 0.25
+
+    def wait_s(self, failures: int, retry_after: float | None, rng: Callable[[], float]) -> float:
+        """Seconds to wait after the ``failures``-th failure (1-based)."""
+        base = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
+        wait = base * (1 + self.jitter * (2 * rng() - 1))
+        if retry_after is not None:
+            wait = max(wait, retry_after)  # never earlier than the provider asked
+        return float(max(wait, 0.0))
+
+
+@dataclass
+class _Slot:
+    """A model and its breaker state."""
+
+    name: str
+    spec: ModelSpec | None
+    given: Model | None
+    failures: int = 0
+    open_until: float = 0.0
+    tools_checked: bool = False
+    models: dict[int, Model] = field(default_factory=dict)
+
+
+class _Failure(Exception):
+    """One attempt's failure, classified."""
+
+    def __init__(
+        self, kind: str, error: BaseException, retry_after: float | None, status: int | None
+    ) -> None:
+        super().__init__(str(error))
+        self.kind = kind  # "transient" | "rejected" | "tools"
+        self.error = error
+        self.retry_after = retry_after
+        self.status = status
+        self.rejected_kind = _REJECTED_KINDS.get(type(error).__name__, "bad_request")
+
+
+def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure:
+    from pydantic_ai import exceptions as ex
+
+    status = getattr(exc, "status_code", None)
+    retry_after = getattr(exc, "retry_after", None)
+    transient = (
+        ex.ModelRateLimitError, ex.ModelUnavailableError, ex.ModelServerError,
+        ex.ModelConnectionError, ex.ModelRequestTimeout,
+    )  # fmt: skip
+    if isinstance(exc, (*transient, TimeoutError)):
+        return _Failure("transient", exc, retry_after, status)
+    final = (ex.ModelRequestRejectedError, ex.ModelQuotaExceededError)
+    retryable_status = status is not None and (status in (408, 409, 429) or status >= 500)
+    if isinstance(exc, ex.ModelAPIError) and not isinstance(exc, final) and retryable_status:
+        return _Failure("transient", exc, retry_after, status)
+    local = slot.spec is not None and slot.spec.provider in ("openai-compatible", "ollama")
+    if local and with_tools and not slot.tools_checked:
+        text = f"{exc} {getattr(exc, 'body', '')}".lower()
+        if isinstance(exc, ex.ModelAPIError) and any(h in text for h in _TOOLS_HINTS):
+            return _Failure("tools", exc, None, status)
+    return _Failure("rejected", exc, None, status)
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, for the sync API (keeps SDK connection pools
+    bound to one loop across calls)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="tether-llm", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+
+class LLM:
+    """A primary model, an optional secondary, and the one retry layer in front of them.
+
+    Args:
+        model: ``"provider/model"`` (see :mod:`tether.llm.providers`) or a pydantic-ai ``Model``
+            (e.g. the scripted model of :mod:`tether.testing`).
+        secondary: the fallback model, same forms.
+        api_key: overrides the environment for the primary (the secondary reads its own).
+        base_url: the primary's endpoint (local servers, proxies, test servers).
+        secondary_base_url: the secondary's endpoint.
+        retry: see :class:`RetryPolicy`.
+        failure_threshold: failed calls in a row after which a model cools down.
+        cooldown_s: seconds a failing model is skipped.
+        timeout_s: HTTP timeout of one attempt, in seconds.
+        prices: the price table (default: the bundled one, policy ``warn``).
+        sleep: the async sleep used between retries (inject a recorder in tests).
+        clock: monotonic seconds (for cool-downs).
+        rng: uniform ``[0, 1)`` numbers for jitter.
+        http_client: an ``httpx.AsyncClient`` for the provider SDKs.
+
+    The provider, its key and its SDK are resolved at the first call, so a missing
+    key is reported when the model is first needed, never at import.
+
+    Example::
+
+        llm = LLM("anthropic/claude-sonnet-4-20250514", secondary="openai/gpt-4.1-mini")
+        reply = llm.complete([UserMessage("Why does make say 'No rule to make target'?")],
+                             max_tokens=512)
+        reply.text, reply.usage.output_tokens, reply.cost_usd
+    """
+
+    def __init__(
+        self,
+        model: str | Model | Any,
+        *,
+        secondary: str | Model | Any = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        secondary_base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        failure_threshold: int = 2,
+        cooldown_s: float = 60.0,
+        timeout_s: float = 120.0,
+        prices: PriceTable | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        http_client: Any = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.failure_threshold = max(1, failure_threshold)
+        self.cooldown_s = cooldown_s
+        self.timeout_s = timeout_s
+        self._prices = prices
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng
+        self.http_client = http_client
+        self._options = [(api_key, base_url), (None, secondary_base_url)]
+        self.slots = [self._slot(model)] + (
+            [self._slot(secondary)] if secondary is not None else []
+        )
+        self.usage = Usage()
+        """Tokens and requests over every call of this object."""
+        self.cost_usd = 0.0
+        """USD over every priced call (see :attr:`unpriced_calls`)."""
+        self.unpriced_calls = 0
+        """Calls whose model has no price in the table."""
+        self._thread: _LoopThread | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _slot(model: str | Model | Any) -> _Slot:
+        if isinstance(model, str):
+            from tether.llm.providers import parse_model
+
+            spec = parse_model(model)
+            return _Slot(str(spec), spec, None)
+        from pydantic_ai.models import Model as PaiModel
+
+        inner = getattr(model, "model", None)  # tether.testing.ScriptedModel wraps a FunctionModel
+        if not isinstance(model, PaiModel) and isinstance(inner, PaiModel):
+            model = inner
+        if not isinstance(model, PaiModel):
+            raise TypeError(
+                f"model must be 'provider/model' or a pydantic-ai Model, got {type(model).__name__}"
+            )
+        name = f"{model.system}/{model.model_name}"
+        return _Slot(name, None, model)
+
+    @property
+    def model(self) -> str:
+        """The primary model's ``provider/model`` name."""
+        return self.slots[0].name
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table in use."""
+        if self._prices is None:
+            from tether.llm.pricing import PriceTable
+
+            self._prices = PriceTable.bundled()
+        return self._prices
+
+    # -- public API --------------------------------------------------------------------------------
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolDefinition] = (),
+        *,
+        max_tokens: int = 4096,
+        temperature: float | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> LLMResponse:
+        """Send one request (with retries and fallback) and return the answer.
+
+        Args:
+            messages: the conversation so far.
+            tools: the tools the model may call.
+            max_tokens: the output-token limit of this call.
+            temperature: sampling temperature (provider default when ``None``).
+            on_delta: called with each text delta as it streams in (the call is streamed).
+
+        Raises:
+            ProviderRejected: the provider refused the request (no secondary, or it failed too).
+            ProviderUnavailable: transient failures outlasted the retries, or every model is
+                cooling down.
+            ToolsUnsupported: a local model that cannot call tools was sent tools.
+            MissingKey, ProviderMissing, UnknownProvider: the model is not usable here.
+        """
+        with self._lock:
+            if self._thread is None:
+                self._thread = _LoopThread()
+        return self._thread.run(self.acomplete(messages, tools, max_tokens=max_tokens,
+                                               temperature=temperature, on_delta=on_delta))  # fmt: skip
+
+    async def acomplete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolDefinition] = (),
+        *,
+        max_tokens: int = 4096,
+        temperature: float | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> LLMResponse:
+        """The async form of :meth:`complete` (same arguments and errors)."""
+        from tether.llm.convert import request_parameters, to_model_messages
+
+        wire = to_model_messages(messages)
+        params = request_parameters(tools)
+        settings: dict[str, Any] = {"max_tokens": max(1, int(max_tokens))}
+        if temperature is not None:
+            settings["temperature"] = temperature
+        spent = Usage()
+        last: ProviderError | None = None
+        for index, slot in enumerate(self.slots):
+            if slot.open_until > self.clock():
+                left = slot.open_until - self.clock()
+                last = ProviderUnavailable(
+                    f"skipped: cooling down for {left:.0f} more s after {slot.failures} failed calls",
+                    **self._where(slot), attempts=0,
+                )  # fmt: skip
+                continue
+            try:
+                response = await self._try_slot(
+                    slot, index, wire, params, settings, bool(tools), on_delta, spent
+                )
+            except ToolsUnsupported:
+                raise
+            except ProviderError as exc:
+                last = exc
+                continue
+            response.usage = spent
+            response.attempts = spent.requests
+            response.cost_usd = self.prices.cost_usd(slot.name, spent)
+            self._account(response)
+            return response
+        self.usage.add(spent)
+        assert last is not None
+        raise last
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _where(slot: _Slot) -> dict[str, str]:
+        if slot.spec is not None:
+            return {"provider": slot.spec.provider, "model": slot.spec.model}
+        return {"provider": slot.name.split("/", 1)[0], "model": slot.name.split("/", 1)[-1]}
+
+    def _model(self, slot: _Slot, index: int) -> Model:
+        if slot.given is not None:
+            return slot.given
+        key = id(asyncio.get_running_loop())
+        model = slot.models.get(key)
+        if model is None:
+            from tether.llm.providers import build_model
+
+            api_key, base_url = self._options[index]
+            assert slot.spec is not None
+            model = build_model(slot.spec, api_key=api_key, base_url=base_url,
+                                timeout_s=self.timeout_s, http_client=self.http_client)  # fmt: skip
+            slot.models[key] = model
+        return model
+
+    async def _try_slot(
+        self,
+        slot: _Slot,
+        index: int,
+        wire: list[Any],
+        params: Any,
+        settings: dict[str, Any],
+        with_tools: bool,
+        on_delta: Callable[[str], None] | None,
+        spent: Usage,
+    ) -> LLMResponse:
+        from tether.llm.convert import to_response
+
+        model = self._model(slot, index)
+        waited = 0.0
+        failures = 0
+        while True:
+            spent.requests += 1
+            try:
+                raw = await self._request(model, wire, params, settings, on_delta)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = _classify(exc, slot, with_tools)
+            else:
+                slot.failures, slot.open_until, slot.tools_checked = 0, 0.0, True
+                response = to_response(raw, slot.name)
+                spent.input_tokens += response.usage.input_tokens
+                spent.output_tokens += response.usage.output_tokens
+                spent.cache_read_tokens += response.usage.cache_read_tokens
+                spent.cache_write_tokens += response.usage.cache_write_tokens
+                return response
+            if failure.kind == "tools":
+                raise ToolsUnsupported(
+                    f"the server refused a request with tools ({failure.error}); this model cannot call "
+                    "tools — pick one that can (e.g. llama.cpp's server needs --jinja, vLLM needs "
+                    "--enable-auto-tool-choice), or run without tools",
+                    **self._where(slot),
+                ) from None
+            if failure.kind == "rejected":
+                raise ProviderRejected(
+                    f"request rejected ({_describe(failure)}); not retried",
+                    **self._where(slot), status=failure.status, kind=failure.rejected_kind,
+                ) from failure.error  # fmt: skip
+            failures += 1
+            wait = self.retry.wait_s(failures, failure.retry_after, self.rng)
+            if failures >= self.retry.attempts or waited + wait > self.retry.max_wait_s:
+                self._trip(slot)
+                raise ProviderUnavailable(
+                    f"gave up after {failures} attempts ({_describe(failure)})",
+                    **self._where(slot), attempts=failures,
+                ) from failure.error  # fmt: skip
+            waited += wait
+            await self.sleep(wait)
+
+    def _trip(self, slot: _Slot) -> None:
+        slot.failures += 1
+        if slot.failures >= self.failure_threshold:
+            slot.open_until = self.clock() + self.cooldown_s
+
+    @staticmethod
+    async def _request(
+        model: Model, wire: list[Any], params: Any, settings: dict[str, Any],
+        on_delta: Callable[[str], None] | None,
+    ) -> Any:  # fmt: skip
+        from pydantic_ai import direct
+
+        if on_delta is None:
+            return await direct.model_request(model, wire, model_settings=cast("ModelSettings", settings),
+                                              model_request_parameters=params, instrument=False)  # fmt: skip
+        from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+
+        async with direct.model_request_stream(
+            model,
+            wire,
+            model_settings=cast("ModelSettings", settings),
+            model_request_parameters=params,
+            instrument=False,
+        ) as stream:
+            async for event in stream:
+                if (
+                    isinstance(event, PartStartEvent)
+                    and isinstance(event.part, TextPart)
+                    and event.part.content
+                ):
+                    on_delta(event.part.content)
+                elif (
+                    isinstance(event, PartDeltaEvent)
+                    and isinstance(event.delta, TextPartDelta)
+                    and event.delta.content_delta
+                ):
+                    on_delta(event.delta.content_delta)
+            return stream.get()
+
+    def _account(self, response: LLMResponse) -> None:
+        self.usage.add(response.usage)
+        if response.cost_usd is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost_usd += response.cost_usd
+
+    def close(self) -> None:
+        """Stop the private event loop of the sync API (idempotent)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.loop.call_soon_threadsafe(thread.loop.stop)
+            thread.thread.join(5)
+
+    def __repr__(self) -> str:
+        names = " -> ".join(s.name for s in self.slots)
+        return f"LLM({names})"
+
+
+def _describe(failure: _Failure) -> str:
+    status = f"HTTP {failure.status}: " if failure.status else ""
+    text = str(failure.error) or type(failure.error).__name__
+    return f"{status}{type(failure.error).__name__}: {_redact(text)[:300]}"
+
+
+def _redact(text: str) -> str:
+    from tether.store.redact import redact
+
+    return str(redact(text))
