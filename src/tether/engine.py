@@ -34,6 +34,7 @@ from tether.errors import ConfigError, StoreError, TetherError
 from tether.tools import DEFAULT_TOOL_TIMEOUT_S, ToolRegistry
 
 if TYPE_CHECKING:
+    from tether.llm.client import LLM
     from tether.actions.run import RuleRun
     from tether.config import Config
     from tether.recover.command import CommandResult
@@ -87,8 +88,11 @@ class Tether:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[RecoveryEvent], None] | None = None,
+        llm: str | LLM | Any = None,
     ) -> None:
         self.home = resolve_home(home)
+        self._llm_arg = llm
+        self._llm: LLM | None = None
         self._overrides: dict[str, Any] = {
             "starter_rules": starter_rules,
             "allow_environment_changes": allow_environment_changes,
@@ -275,6 +279,31 @@ class Tether:
         self.load()  # actions in <home>/actions are discovered with the rules
         return run_rule(rule, captures, context, self.actions,
                         timeout_s=self.config.engine.action_timeout_s)  # fmt: skip
+
+    # -- model ------------------------------------------------------------------------------------
+
+    @property
+    def llm(self) -> LLM | None:
+        """The model client for LLM work, or ``None`` when no model is configured.
+
+        From the constructor's ``llm=`` (``"provider/model"``, a pydantic-ai ``Model``, a
+        :class:`tether.testing.ScriptedModel` or an :class:`~tether.llm.LLM`), else from
+        ``engine.llm`` / ``engine.llm_secondary`` in ``config.yaml``. Built on first use; the
+        provider's key is checked at the first call.
+
+        Raises:
+            UnknownProvider: the configured name has an unknown provider prefix.
+        """
+        if self._llm is None:
+            from tether.llm.client import LLM
+
+            if isinstance(self._llm_arg, LLM):
+                self._llm = self._llm_arg
+            elif self._llm_arg is not None:
+                self._llm = LLM(self._llm_arg, secondary=self.config.engine.llm_secondary)
+            elif self.config.engine.llm:
+                self._llm = LLM(self.config.engine.llm, secondary=self.config.engine.llm_secondary)
+        return self._llm
 
     # -- actions and tools ------------------------------------------------------------------------
 
