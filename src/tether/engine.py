@@ -34,9 +34,9 @@ from tether.errors import ConfigError, StoreError, TetherError
 from tether.tools import DEFAULT_TOOL_TIMEOUT_S, ToolRegistry
 
 if TYPE_CHECKING:
-    from tether.llm.client import LLM
     from tether.actions.run import RuleRun
     from tether.config import Config
+    from tether.llm.client import LLM
     from tether.recover.command import CommandResult
     from tether.recover.loop import Attempt, Outcome, RecoveryEvent, RecoverySettings
     from tether.resolve import NearMiss, Resolver
