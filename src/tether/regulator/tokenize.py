@@ -70,6 +70,7 @@ STOP_WORDS = frozenset((_STOP_EN + _STOP_OTHER + _STOP_HAN).split())
 
 _SUFFIX_TO = (("ies", "y"), ("sses", "ss"))
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ed", "ly", "es", "s")
+_ES_AFTER = ("s", "x", "z", "ch", "sh")  # boxes, classes, matches; but notes -> note
 _KEEP_S = ("ss", "us", "is")
 _CACHE_MAX = 100_000
 _fold_cache: dict[str, tuple[str, str] | None] = {}
@@ -100,6 +101,8 @@ def stem(word: str) -> str:
             continue
         if suffix == "s" and word.endswith(_KEEP_S):
             break
+        if suffix == "es" and not word[:-2].endswith(_ES_AFTER):
+            continue
         base = word[: -len(suffix)]
         if len(base) < 3:
             break
