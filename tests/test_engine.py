@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tether import Tether
 from tether.rules.load import load_file, load_text
 
@@ -94,3 +96,32 @@ def test_config_file_sets_engine_defaults(home: Path) -> None:
     assert (settings.max_retries, settings.max_depth) == (1, 5)
     assert len(engine.book) == 0
     assert Tether(home=home, max_retries=2).settings().max_retries == 2
+
+
+def test_llm_comes_from_config_and_is_built_on_first_use(home) -> None:
+    from tether import Tether, UnknownProvider
+
+    (home / "config.yaml").write_text(
+        "engine:\n  llm: ollama/llama3.1\n  llm_secondary: openai/gpt-4.1-mini\n  pricing_policy: token-only\n"
+    )
+    engine = Tether(home=home)
+    assert engine.llm is not None
+    assert [s.name for s in engine.llm.slots] == ["ollama/llama3.1", "openai/gpt-4.1-mini"]
+    assert engine.llm.prices.policy == "token-only"
+
+    (home / "config.yaml").write_text("engine:\n  llm: antropic/claude-sonnet-4\n")
+    broken = Tether(home=home)  # constructing never touches the model
+    with pytest.raises(UnknownProvider, match="did you mean 'anthropic'"):
+        _ = broken.llm
+
+
+def test_llm_argument_accepts_a_scripted_model(home) -> None:
+    from tether import Tether
+    from tether.llm import UserMessage
+    from tether.testing import ScriptedModel, reply
+
+    engine = Tether(home=home, llm=ScriptedModel([reply("hello", usage=(7, 3))]))
+    assert engine.llm is not None
+    answer = engine.llm.complete([UserMessage("hi")])
+    assert (answer.text, answer.usage.input_tokens, answer.usage.output_tokens) == ("hello", 7, 3)
+    assert Tether(home=home).llm is None

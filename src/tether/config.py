@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tether.errors import ConfigError
@@ -65,6 +67,12 @@ class EngineSettings(BaseModel):
     collection: str = "default"
     llm: str | None = None
     llm_secondary: str | None = None
+    llm_base_url: str | None = None
+    """Endpoint of the primary model (local OpenAI-compatible servers, proxies)."""
+    pricing_policy: Literal["warn", "token-only", "refuse"] = "warn"
+    """What a price table older than 90 days means for USD figures and ceilings."""
+    prices: str | None = None
+    """A price table JSON file (relative to the home) replacing the bundled one."""
     session_limit: int = Field(default=20, ge=0)
     max_tool_calls_per_session: int = Field(default=30, ge=1)
     max_tokens_per_session: int = Field(default=8192, ge=1)

@@ -293,16 +293,27 @@ class Tether:
 
         Raises:
             UnknownProvider: the configured name has an unknown provider prefix.
+            ConfigError: the configured price table cannot be read.
         """
         if self._llm is None:
             from tether.llm.client import LLM
 
+            from tether.llm.pricing import PriceTable
+
+            settings = self.config.engine
+            if settings.prices:
+                prices = PriceTable.from_file(self.home / settings.prices, policy=settings.pricing_policy)
+            else:
+                prices = PriceTable.bundled(policy=settings.pricing_policy)
             if isinstance(self._llm_arg, LLM):
                 self._llm = self._llm_arg
-            elif self._llm_arg is not None:
-                self._llm = LLM(self._llm_arg, secondary=self.config.engine.llm_secondary)
-            elif self.config.engine.llm:
-                self._llm = LLM(self.config.engine.llm, secondary=self.config.engine.llm_secondary)
+            elif self._llm_arg is not None or settings.llm:
+                self._llm = LLM(
+                    self._llm_arg if self._llm_arg is not None else settings.llm,
+                    secondary=settings.llm_secondary,
+                    base_url=settings.llm_base_url,
+                    prices=prices,
+                )
         return self._llm
 
     # -- actions and tools ------------------------------------------------------------------------
