@@ -85,10 +85,9 @@ from tether.regulator.errors import (
     SnapshotVersionError,
 )
 from tether.regulator.events import LLMEvent
-from tether.regulator.regulator import SUGGESTIONS, Regulator
+from tether.regulator.regulator import Regulator
 
 __all__ = [
-    "SUGGESTIONS",
     "CircuitBreakReason",
     "ConfidenceSpan",
     "CorrectionPattern",

@@ -72,7 +72,7 @@ _SUFFIX_TO = (("ies", "y"), ("sses", "ss"))
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ed", "ly", "es", "s")
 _ES_AFTER = ("s", "x", "z", "ch", "sh")  # boxes, classes, matches; but notes -> note
 _KEEP_S = ("ss", "us", "is")
-_CACHE_MAX = 100_000
+_CACHE_MAX = 20_000
 _fold_cache: dict[str, tuple[str, str] | None] = {}
 
 
