@@ -33,9 +33,14 @@ if TYPE_CHECKING:
         write_file,
     )
     from tether.tools.invoke import ToolRunner
+    from tether.tools.mcp import MCPConnection, MCPServer, MCPTimeout, MCPToolSkipped
 
 __all__ = [
     "DEFAULT_TOOL_TIMEOUT_S",
+    "MCPConnection",
+    "MCPServer",
+    "MCPTimeout",
+    "MCPToolSkipped",
     "Tool",
     "ToolRegistry",
     "ToolResult",
@@ -52,6 +57,10 @@ __all__ = [
 ]
 
 _LAZY = {
+    "MCPConnection": "tether.tools.mcp",
+    "MCPServer": "tether.tools.mcp",
+    "MCPTimeout": "tether.tools.mcp",
+    "MCPToolSkipped": "tether.tools.mcp",
     "ToolRunner": "tether.tools.invoke",
     "Workspace": "tether.tools.builtin",
     "builtin_tools": "tether.tools.builtin",

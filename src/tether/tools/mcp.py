@@ -332,7 +332,7 @@ class MCPConnection:
             raise
 
     def __enter__(self) -> MCPConnection:
-        return self.start()
+        return self.start() if self._state == "new" else self
 
     def __exit__(
         self,
@@ -343,7 +343,7 @@ class MCPConnection:
         self.close()
 
     async def __aenter__(self) -> MCPConnection:
-        return await self.astart()
+        return await self.astart() if self._state == "new" else self
 
     async def __aexit__(
         self,
@@ -590,11 +590,11 @@ class MCPConnection:
             if self._wake is not None:
                 self._wake.set()
         if fate == "restarting":
-            what = "it is being restarted; the call was not replayed, call the tool again"
+            what = f"{self._redo} it; the call was not replayed, call the tool again"
         else:
             what = "it had already been restarted, so its tools are now unavailable"
         return MCPError(
-            f"the server exited during the call to {tool!r}; {what}", server=self.server.name
+            f"the server {self._gone} during the call to {tool!r}; {what}", server=self.server.name
         )
 
     # -- messages ----------------------------------------------------------------------------------
