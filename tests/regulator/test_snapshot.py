@@ -129,7 +129,7 @@ def test_missing_and_unknown_fields_are_refused() -> None:
     data["turn"]["extra"] = 1
     with pytest.raises(SnapshotError, match="unknown extra"):
         Regulator.from_json(json.dumps(data))
-    with pytest.raises(SnapshotError, match="not a tether.regulator snapshot"):
+    with pytest.raises(SnapshotError, match=r"not a tether\.regulator snapshot"):
         Regulator.from_json("[1, 2, 3]")
     with pytest.raises(SnapshotError):
         Regulator.from_json(12)  # type: ignore[arg-type]
