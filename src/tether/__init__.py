@@ -35,6 +35,7 @@ from tether.errors import (
 if TYPE_CHECKING:
     from tether.actions.registry import action
     from tether.engine import Tether
+    from tether.loop import Loop
     from tether.rules.model import Fact, Rule
     from tether.tools import tool
 
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "CycleDetected",
     "Fact",
+    "Loop",
     "LoopStopped",
     "MCPError",
     "MissingKey",
@@ -70,6 +72,7 @@ __all__ = [
 
 _LAZY = {
     "Tether": "tether.engine",
+    "Loop": "tether.loop",
     "Rule": "tether.rules.model",
     "Fact": "tether.rules.model",
     "action": "tether.actions.registry",

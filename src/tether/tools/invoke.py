@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import json
 import threading
@@ -214,13 +215,14 @@ class ToolRunner:
         tool, kwargs = prepared
         started = self.clock()
         box: list[tuple[str, Any]] = []
+        context = contextvars.copy_context()
 
         def target() -> None:
             try:
                 if tool.is_async:
-                    box.append(("ok", asyncio.run(_with_timeout(tool, kwargs))))
+                    box.append(("ok", context.run(asyncio.run, _with_timeout(tool, kwargs))))
                 else:
-                    box.append(("ok", tool.fn(**kwargs)))
+                    box.append(("ok", context.run(tool.fn, **kwargs)))
             except TimeoutError:
                 box.append(("timeout", tool.timeout_s))
             except BaseException as exc:
@@ -289,9 +291,11 @@ def _in_thread(tool: Tool, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         else:
             future.set_exception(value)
 
+    context = contextvars.copy_context()  # the tool sees the caller's context (e.g. a running loop)
+
     def target() -> None:
         try:
-            outcome = (True, tool.fn(**kwargs))
+            outcome = (True, context.run(tool.fn, **kwargs))
         except BaseException as exc:
             outcome = (False, exc)
         with contextlib.suppress(RuntimeError):  # the loop closed while the tool hung
