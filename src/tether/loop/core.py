@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import os
 import sys
 import threading
 import time
@@ -100,7 +101,8 @@ class Loop:
             JSON-able) is shown to the model and measured by ``goal_metric``.
         goal_metric: measures observations; success ends the run, its trend feeds progress.
         policies: judges of each iteration; default ``[NoProgress(3)]``. A plain function
-            taking an :class:`IterationReport` works.
+            taking an :class:`IterationReport` works. A policy with an ``on_loop_event(event)``
+            method also receives every trace event as it happens (see ``RegulatorPolicy``).
         max_iterations: ceiling on iterations.
         token_limit: ceiling on input + output tokens, estimated input counted before each call.
         wall_clock_s: ceiling on seconds since the run started.
@@ -129,7 +131,7 @@ class Loop:
         cost_limit_usd: float | None = None,
         max_tokens_per_call: int = 4096,
         pinned: Sequence[str] = (),
-        trace_path: str | None = None,
+        trace_path: str | os.PathLike[str] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         abort: threading.Event | None = None,
         quiet: bool = False,
@@ -197,7 +199,7 @@ class Loop:
         if _RUNNING.get():
             raise NestedLoopError("Loop.arun() called from inside a running loop's tool")
         token = _RUNNING.set(True)
-        self.trace = Trace(self.trace_path, on_event=self.on_event)
+        self.trace = Trace(self.trace_path, on_event=self._dispatch)
         self._started = self.clock()
         try:
             return await self._run()
@@ -210,6 +212,15 @@ class Loop:
         finally:
             _RUNNING.reset(token)
             self.trace.close()
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        """Hand each event to the user's ``on_event`` and to policies that watch events."""
+        for policy in self.policies:
+            watch = getattr(policy, "on_loop_event", None)
+            if watch is not None:
+                watch(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
     def _announce(self) -> None:
         usd = f", ${self.cost_limit_usd:g}" if self.cost_limit_usd is not None else ""
@@ -297,7 +308,9 @@ class Loop:
                 )
             assert response is not None
             last_text = response.text or last_text
-            report = IterationReport(index=index, tool_calls=list(response.tool_calls))
+            report = IterationReport(
+                index=index, tool_calls=list(response.tool_calls), text=response.text
+            )
             if not response.tool_calls:
                 report.text_only = True
                 if self.goal_metric is None:
@@ -395,7 +408,8 @@ class Loop:
             self.trace.emit("llm.call", iteration=index, model=response.model, max_tokens=max_tokens,
                             estimated_input=estimate, input_tokens=response.usage.input_tokens,
                             output_tokens=response.usage.output_tokens, finish=response.finish_reason,
-                            tool_calls=[c.name for c in response.tool_calls])  # fmt: skip
+                            tool_calls=[c.name for c in response.tool_calls], cost_usd=response.cost_usd,
+                            text=response.text[:20_000])  # fmt: skip
             self.messages.append(response.message())
             text_parts.append(response.text)
             if (

@@ -104,10 +104,12 @@ class IterationReport:
         metric: the measurement taken at the start of the *next* iteration (after the actions),
             so progress is credited to the iteration that caused it.
         trend: ``metric.compare(previous)``.
+        text: the model's text in this iteration.
     """
 
     index: int
     tool_calls: list[ToolCall] = field(default_factory=list)
+    text: str = ""
     repeated: list[str] = field(default_factory=list)
     invalid: int = 0
     text_only: bool = False
