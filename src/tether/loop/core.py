@@ -69,6 +69,7 @@ _RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 _MAX_CONTINUATIONS = 2
 _MIN_OUTPUT_TOKENS = 16
+_SUMMARY_LINES = 40
 _INVALID_STATUSES = ("invalid_arguments", "unknown_tool")
 
 
@@ -108,6 +109,8 @@ class Loop:
         wall_clock_s: ceiling on seconds since the run started.
         cost_limit_usd: optional USD ceiling; refused (status ERROR) when the model has no price.
         max_tokens_per_call: output limit of one model call (clamped to what is left).
+        verbatim_iterations: iterations kept word for word in the prompt; older ones are
+            summarised once, deterministically, one line each (keeps each call's size bounded).
         pinned: facts to keep in every prompt.
         trace_path: JSONL file receiving every event live.
         on_event: called with every event dict.
@@ -130,6 +133,7 @@ class Loop:
         wall_clock_s: float = 1800.0,
         cost_limit_usd: float | None = None,
         max_tokens_per_call: int = 4096,
+        verbatim_iterations: int = 6,
         pinned: Sequence[str] = (),
         trace_path: str | os.PathLike[str] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -162,7 +166,14 @@ class Loop:
         self.abort = abort
         self.quiet = quiet
         self.clock = clock
+        self.verbatim_iterations = verbatim_iterations
         self.messages: list[Message] = []
+        """The current iteration's messages (its prompt, the model's turns, tool results)."""
+        self.history: list[list[Message]] = []
+        """Finished iterations' messages, oldest first."""
+        self.summaries: list[str] = []
+        """One line per iteration that left the verbatim window, computed once and kept."""
+        self._system: SystemMessage | None = None
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
         self.reports: list[IterationReport] = []
@@ -248,7 +259,8 @@ class Loop:
         refusal = self._usd_refusal()
         if refusal:
             return self._finish(LoopStatus.ERROR, refusal)
-        self.messages = [SystemMessage(self._system_prompt())]
+        self._system = SystemMessage(self._system_prompt())
+        self.messages = []
         previous: MetricSnapshot | None = None
         pending: IterationReport | None = None
         notes: list[str] = []
@@ -299,6 +311,7 @@ class Loop:
                                     f"iterations ceiling reached ({self.max_iterations})", resumable=True, text=last_text)  # fmt: skip
             prompt = self._user_prompt(index, observation_text, notes)
             notes = []
+            self._close_iteration()
             self.messages.append(UserMessage(prompt))
 
             response, stop = await self._plan(index)
@@ -358,6 +371,33 @@ class Loop:
             text=last_text,
         )
 
+    # -- context -----------------------------------------------------------------------------------
+
+    def conversation(self) -> list[Message]:
+        """What the next model call sends: the system prompt (goal, facts), one message
+        summarising the iterations older than the verbatim window, the last
+        ``verbatim_iterations`` iterations verbatim, and the current one."""
+        assert self._system is not None
+        out: list[Message] = [self._system]
+        if self.summaries:
+            shown = self.summaries[-_SUMMARY_LINES:]
+            dropped = len(self.summaries) - len(shown)
+            head = f"({dropped} earlier iterations not shown)\n" if dropped else ""
+            out.append(UserMessage("EARLIER ITERATIONS (summary):\n" + head + "\n".join(shown)))
+        for past in self.history[len(self.summaries) :]:
+            out.extend(past)
+        out.extend(self.messages)
+        return out
+
+    def _close_iteration(self) -> None:
+        """Move the current iteration's messages to the history; summarise what leaves the window."""
+        if self.messages:
+            self.history.append(self.messages)
+            self.messages = []
+        while len(self.history) - len(self.summaries) > self.verbatim_iterations:
+            done = len(self.summaries)
+            self.summaries.append(_summarise(done + 1, self.history[done]))
+
     # -- steps -------------------------------------------------------------------------------------
 
     def _ceiling_reached(self, index: int, *, before_tools: bool = False) -> str | None:
@@ -376,7 +416,8 @@ class Loop:
         text_parts: list[str] = []
         for attempt in range(_MAX_CONTINUATIONS + 1):
             definitions = self.runner.definitions()
-            estimate = estimate_tokens(self.messages, definitions)
+            conversation = self.conversation()
+            estimate = estimate_tokens(conversation, definitions)
             left = self.token_limit - self.usage.total_tokens - estimate
             if left < _MIN_OUTPUT_TOKENS:
                 return None, (f"token ceiling: the next call needs about {estimate:,} input tokens and only "
@@ -396,7 +437,7 @@ class Loop:
                 max_tokens = max(1, min(max_tokens, int(room * 1e6 / price.output)))
             try:
                 response = await self.llm.acomplete(
-                    self.messages, definitions, max_tokens=max_tokens
+                    conversation, definitions, max_tokens=max_tokens
                 )
             except ProviderError as exc:
                 raise _ProviderStop(exc) from None
@@ -548,6 +589,24 @@ def _status(value: str) -> LoopStatus:
 
 def _name(policy: Any) -> str:
     return getattr(policy, "__name__", type(policy).__name__)
+
+
+def _summarise(index: int, messages: list[Message]) -> str:
+    """One deterministic line for a past iteration: its calls and how each ended."""
+    calls: list[str] = []
+    outcomes: dict[str, str] = {}
+    text = ""
+    for m in messages:
+        if isinstance(m, ToolResultMessage):
+            outcomes[m.call_id] = "error" if m.is_error else "ok"
+    for m in messages:
+        for c in getattr(m, "tool_calls", ()):
+            args = json.dumps(c.arguments, default=str, sort_keys=True)
+            calls.append(f"{c.name}({args[:80]}) -> {outcomes.get(c.id, '?')}")
+        if getattr(m, "role", "") == "assistant" and getattr(m, "text", ""):
+            text = " ".join(m.text.split())[:120]  # type: ignore[union-attr]
+    said = f' said "{text}"' if text else ""
+    return f"- iteration {index}: " + ("; ".join(calls) or "no tool call") + said
 
 
 def _tail(text: str, limit: int) -> str:
