@@ -27,6 +27,7 @@ from tether.recover.command import run_command as _run
 from tether.tools.tool import Tool
 
 __all__ = [
+    "COMMAND_GRACE_S",
     "COMMAND_HEAD_BYTES",
     "COMMAND_TAIL_BYTES",
     "READ_LIMIT_BYTES",
@@ -44,6 +45,8 @@ COMMAND_HEAD_BYTES = 4 * 1024
 """Bytes of each stream :func:`run_command` keeps from the start."""
 COMMAND_TAIL_BYTES = 12 * 1024
 """Bytes of each stream :func:`run_command` keeps from the end."""
+COMMAND_GRACE_S = 2.0
+"""Seconds between SIGTERM and SIGKILL when :func:`run_command` times out."""
 
 
 def read_file(path: str, offset: int = 0, limit: int = READ_LIMIT_BYTES) -> str:
@@ -105,7 +108,7 @@ def run_command(
         raise ToolError("run_command: empty command")
     result = _run(
         argv, cwd=cwd, stream=False, timeout_s=max(float(timeout_s), 0.001),
-        head_bytes=COMMAND_HEAD_BYTES, tail_bytes=COMMAND_TAIL_BYTES,
+        grace_s=COMMAND_GRACE_S, head_bytes=COMMAND_HEAD_BYTES, tail_bytes=COMMAND_TAIL_BYTES,
     )  # fmt: skip
     return {
         "exit_code": result.exit_code,

@@ -176,7 +176,7 @@ class ToolRunner:
                 for err in exc.errors(include_url=False, include_input=False)
             ]
             raise _Invalid("arguments do not fit the tool's schema", problems) from None
-        return {name: getattr(model, name) for name in type(model).model_fields}
+        return dict(model)  # iteration, not getattr: a field may be named like a method
 
     def _invalid_result(
         self, call: ToolCall, status: ToolStatus, message: str, **extra: Any

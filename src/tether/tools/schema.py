@@ -23,6 +23,7 @@ import inspect
 import io
 import re
 import typing
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,13 @@ def _check_hint(fn_name: str, param: str, hint: Any) -> None:
             _check_hint(fn_name, param, arg)
 
 
+def _annotated_description(hint: Any) -> bool:
+    """True when ``Annotated[X, Field(description=...)]`` already describes the parameter."""
+    if typing.get_origin(hint) is not typing.Annotated:
+        return False
+    return any(getattr(meta, "description", None) for meta in typing.get_args(hint)[1:])
+
+
 def build_schema(
     fn: Callable[..., Any], *, name: str, description: str | None = None
 ) -> ToolSchema:
@@ -164,14 +172,24 @@ def build_schema(
         hint = hints[param.name]
         _check_hint(name, param.name, hint)
         default = ... if param.default is param.empty else param.default
-        field = pydantic.Field(default, description=doc_params.get(param.name) or None)
+        described = _annotated_description(hint)
+        text = doc_params.get(param.name)
+        field = (
+            pydantic.Field(default, description=text)
+            if text and not described
+            else pydantic.Field(default)
+        )
         fields[param.name] = (hint, field)
     try:
-        model = pydantic.create_model(
-            f"{name}_arguments",
-            __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=False),
-            **fields,
-        )
+        with warnings.catch_warnings():
+            # A parameter named like a BaseModel attribute (``schema``, ``json``, ``copy``) is
+            # fine here: values are read by iterating the model, never by attribute.
+            warnings.filterwarnings("ignore", "Field name .* shadows an attribute", UserWarning)
+            model = pydantic.create_model(
+                f"{name}_arguments",
+                __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=False),
+                **fields,
+            )
         schema = model.model_json_schema()
     except (
         pydantic.PydanticSchemaGenerationError,

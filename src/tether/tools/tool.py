@@ -9,6 +9,7 @@ which validates arguments, applies the timeout and caps the output.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar, overload
@@ -85,9 +86,7 @@ class Tool:
             raise ToolSchemaError(f"a tool must be a function, got {type(fn).__name__}")
         from tether.tools.schema import build_schema
 
-        tool_name = name or getattr(fn, "__name__", "")
-        if not tool_name or not tool_name.replace("_", "a").replace("-", "a").isalnum():
-            raise ToolSchemaError(f"tool name {tool_name!r}: use letters, digits, '_' or '-'")
+        tool_name = _name(name if name else str(getattr(fn, "__name__", "")))
         schema = build_schema(fn, name=tool_name, description=description)
         return cls(
             name=tool_name,
@@ -112,9 +111,16 @@ class Tool:
         source: str = "python",
         parallel_safe: bool = False,
     ) -> Tool:
-        """A tool described by a JSON schema, called as ``await call(**arguments)`` (MCP tools)."""
+        """A tool described by a JSON schema, called as ``await call(**arguments)`` (MCP tools).
+
+        Raises:
+            ToolSchemaError: a name providers refuse, a schema that is not an object schema,
+                or ``timeout_s`` not a positive number.
+        """
+        if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+            raise ToolSchemaError(f"tool {name!r}: parameters must be a JSON schema of an object")
         return cls(
-            name=name,
+            name=_name(name),
             fn=call,
             description=description,
             parameters=parameters,
@@ -127,6 +133,16 @@ class Tool:
     def definition(self) -> ToolDefinition:
         """The tool as the model sees it."""
         return ToolDefinition(self.name, self.description, self.parameters)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _name(name: str) -> str:
+    """``name`` if model providers accept it as a tool name (1-64 of ``A-Za-z0-9_-``)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ToolSchemaError(f"tool name {name!r}: use 1-64 ASCII letters, digits, '_' or '-'")
+    return name
 
 
 def _timeout(name: str, value: Seconds) -> float:
