@@ -56,9 +56,16 @@ def render_output(value: Any) -> str:
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=_jsonable)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """What ``json.dumps`` writes for values it does not know: sets as lists, the rest as text."""
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
 
 
 def _error(kind: str, message: str, **extra: Any) -> str:
