@@ -434,7 +434,7 @@ def child_resolve(home: str, ctx_file: str, expected: str, iters: int, budget_s:
             break
 
     index = engine.book._current_index()  # internal, read-only: prefilter diagnostics
-    literal = sum(len(o) for _, lits, _ in index.sets for o in lits.owners)
+    gates = index.summary()
     candidates = [len(index.candidates(prepare(c))) for c in contexts]
     samples.sort()
     return {
@@ -445,11 +445,7 @@ def child_resolve(home: str, ctx_file: str, expected: str, iters: int, budget_s:
         "samples": len(samples),
         "ok": ok,
         "matched": sorted(matched),
-        "gates": {
-            "equals": sum(len(v) for v in index.equals.values()),
-            "literal": literal,
-            "always": len(index.always),
-        },
+        "gates": gates,
         "candidates": statistics.median(candidates),
         "rss_mib": _rss_mib(),
     }

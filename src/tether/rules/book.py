@@ -6,27 +6,33 @@ condition built from its facts:
 
 - every literal the rule requires (a ``contains`` value, the literal runs on a
   regex's mandatory path): all literals of one context key sit in one RE2 set,
-  which reports every literal present in a single linear scan of the text, and
-  a rule passes only when all of its literals were found;
+  which reports every literal present in a single linear scan of the text. A
+  rule is looked at only when its *trigger*, the literal group shared by the
+  fewest rules, was found, and passes only when all its other literals were
+  found too; so the work per context follows the rare literals that occur,
+  not the thousands of rules sharing a common one such as ``.c:``;
 - a rule with no literal but an ``equals`` fact: a dict lookup on ``(key, value)``;
 - a rule with neither: always checked.
 
 Rules that pass their gate are then checked fact by fact, cheap facts first.
-A gate can let too many rules through, never hide one that holds. The index
-is built lazily on the first match after a change.
+A regex whose matches stay within one line (``analyze(...).line_local``) is
+searched only in the lines holding its rarest literal, not in the whole
+64 KiB log; rules sharing a pattern share one search per context. Both give
+exactly the captures of a full search (``match_rule``, the reference). A gate
+can let too many rules through, never hide one that holds. The index is built
+lazily on the first match after a change.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tether._types import Captures
-from tether.rules.match import match_rule, prepare, required_literals
-from tether.rules.model import Rule
+from tether.rules.match import Prepared, analyze, prepare, required_literals
+from tether.rules.model import Fact, Rule
 
 __all__ = ["Match", "RuleBook"]
 
@@ -39,24 +45,24 @@ class Match:
     captures: Captures = field(default_factory=dict)
 
 
-_MAX_GROUPS = 1 << 16
-"""Owner ids encode ``rule_position * _MAX_GROUPS + group_number``."""
-
-
 class _LiteralSet:
     """Literals of one context key (case-sensitive and case-folded), found with one RE2 set scan."""
 
     def __init__(self) -> None:
         self.slots: dict[tuple[str, bool], int] = {}
-        self.owners: list[list[int]] = []
+        """``(literal, ignore_case)`` -> literal id (unique across keys)."""
+        self.ids: list[int] = []
+        """Literal ids in the order they were added to the set (the set reports positions)."""
 
-    def add(self, literal: str, ignore_case: bool, position: int) -> None:
+    def add(self, literal: str, ignore_case: bool, ids: list[int]) -> int:
         key = (literal.casefold() if ignore_case else literal, ignore_case)
-        slot = self.slots.get(key)
-        if slot is None:
-            slot = self.slots[key] = len(self.owners)
-            self.owners.append([])
-        self.owners[slot].append(position)
+        literal_id = self.slots.get(key)
+        if literal_id is None:
+            literal_id = self.slots[key] = len(ids)
+            ids.append(0)
+            self.ids.append(literal_id)
+        ids[literal_id] += 1
+        return literal_id
 
     def compile(self) -> Any:
         import re2
@@ -71,9 +77,13 @@ class _LiteralSet:
         return matcher
 
 
-def _requirements(rule: Rule) -> list[tuple[str, tuple[str, ...], bool]]:
-    """``(key, alternatives, ignore_case)`` groups: one alternative of each must occur."""
-    out: set[tuple[str, tuple[str, ...], bool]] = set()
+_Group = tuple[str, tuple[str, ...], bool]
+"""``(key, alternatives, ignore_case)``: one of the alternatives occurs in the value of key."""
+
+
+def _requirements(rule: Rule) -> list[_Group]:
+    """The literal groups of ``rule``: one alternative of each must occur."""
+    out: set[_Group] = set()
     for fact in rule.when:
         if fact.contains is not None:
             out.add((fact.fact, (fact.contains,), False))
@@ -83,57 +93,155 @@ def _requirements(rule: Rule) -> list[tuple[str, tuple[str, ...], bool]]:
     return sorted(out)
 
 
+_Plan = tuple[tuple[Fact, tuple[bytes, ...]], ...]
+"""A rule's regex facts in order, each with the anchors its search may use (see ``Prepared.search``)."""
+
+
 class _Index:
+    """The prefilter over a list of rules.
+
+    Each rule's literal groups are numbered by literal id. The group whose
+    literals are shared by the fewest rules is the rule's *trigger*: only rules
+    whose trigger literal was found are looked at, and each of them then needs
+    every other group present too. So the work per context follows the rules
+    whose rarest literal occurs, not every rule sharing a common one.
+    """
+
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
         self.equals: dict[tuple[str, str], list[int]] = {}
         self.always: list[int] = []
-        self.needed: list[int] = [0] * len(rules)
-        sets: dict[str, _LiteralSet] = {}
-        for position, rule in enumerate(rules):
+        self.trigger: dict[int, list[int]] = {}
+        """Literal id -> rules whose trigger group has that literal."""
+        self.rest: dict[int, tuple[frozenset[int], ...]] = {}
+        """Rule -> its other groups (literal ids, one of each must be present)."""
+        self.uses: list[int] = []
+        """Literal id -> how many rule groups use it."""
+        self.keys: dict[str, _LiteralSet] = {}
+        requirements = []
+        for rule in rules:
             groups = _requirements(rule)
-            if groups:
-                self.needed[position] = len(groups)
-                for number, (key, alternatives, ignore_case) in enumerate(groups):
-                    owner = position * _MAX_GROUPS + number
-                    for literal in alternatives:
-                        sets.setdefault(key, _LiteralSet()).add(literal, ignore_case, owner)
+            requirements.append(
+                [
+                    (key, ic, [self._lits(key).add(a, ic, self.uses) for a in alts], alts)
+                    for key, alts, ic in groups
+                ]
+            )
+        self.sets: list[tuple[str, list[int], Any]] = []
+        failed: set[str] = set()
+        for key, lits in self.keys.items():
+            try:
+                self.sets.append((key, lits.ids, lits.compile()))
+            except Exception:
+                failed.add(key)  # RE2 ran out of its memory budget: do without these literals
+        self.literal_rules = 0
+        for position, (rule, numbered) in enumerate(zip(rules, requirements, strict=True)):
+            usable = [
+                (frozenset(ids), alts) for key, _ic, ids, alts in numbered if key not in failed
+            ]
+            if usable:
+                self.literal_rules += 1
+                first = min(
+                    range(len(usable)),
+                    key=lambda i: (
+                        sum(self.uses[x] for x in usable[i][0]),
+                        -min(len(a) for a in usable[i][1]),
+                    ),
+                )
+                for literal_id in usable[first][0]:
+                    self.trigger.setdefault(literal_id, []).append(position)
+                others = tuple(ids for i, (ids, _) in enumerate(usable) if i != first)
+                if others:
+                    self.rest[position] = others
                 continue
             equals = next((f for f in rule.when if f.equals is not None), None)
             if equals is not None:
                 self.equals.setdefault((equals.fact, equals.equals or ""), []).append(position)
             else:
                 self.always.append(position)
-        self.sets: list[tuple[str, _LiteralSet, Any]] = []
-        for key, lits in sets.items():
-            try:
-                compiled = lits.compile()
-            except Exception:
-                # RE2 ran out of its memory budget: check these rules in full instead.
-                self.always.extend({o // _MAX_GROUPS for owners in lits.owners for o in owners})
-                continue
-            self.sets.append((key, lits, compiled))
-        self.always = sorted(set(self.always))
+        self._plans: dict[int, _Plan] = {}
 
-    def candidates(self, prepared: Any) -> list[int]:
+    def _lits(self, key: str) -> _LiteralSet:
+        lits = self.keys.get(key)
+        if lits is None:
+            lits = self.keys[key] = _LiteralSet()
+        return lits
+
+    def summary(self) -> dict[str, int]:
+        """How the rules are gated: ``equals``, ``literal`` and ``always`` rule counts, ``literals``."""
+        return {
+            "equals": sum(len(v) for v in self.equals.values()),
+            "literal": self.literal_rules,
+            "always": len(self.always),
+            "literals": len(self.uses),
+        }
+
+    def candidates(self, prepared: Prepared) -> list[int]:
+        """Positions of the rules that pass their gate for ``prepared``, in book order."""
         found: set[int] = set(self.always)
         for key, value in prepared.items():
             owners = self.equals.get((key, value))
             if owners:
                 found.update(owners)
-        satisfied: set[int] = set()  # (rule, group) owners with one alternative present
-        for key, lits, compiled in self.sets:
+        present: set[int] = set()
+        for key, ids, compiled in self.sets:
             data = prepared.encoded(key)
             if data is None:
                 continue
             slots = compiled.Match(data)
             if slots:
-                for slot in slots:
-                    satisfied.update(lits.owners[slot])
-        counts = Counter(owner // _MAX_GROUPS for owner in satisfied)
-        needed = self.needed
-        found.update(p for p, n in counts.items() if n >= needed[p])
+                present.update([ids[slot] for slot in slots])
+        trigger, rest = self.trigger, self.rest
+        for literal_id in present:
+            for position in trigger.get(literal_id, ()):
+                others = rest.get(position)
+                if others is None or all(not present.isdisjoint(g) for g in others):
+                    found.add(position)
         return sorted(found)
+
+    def confirm(self, position: int, prepared: Prepared) -> Captures | None:
+        """:func:`match_rule` for the rule at ``position``, with shared and windowed searches."""
+        rule = self.rules[position]
+        for fact in rule.when:
+            text = prepared.get(fact.fact)
+            if text is None:
+                return None
+            if fact.equals is not None:
+                if text != fact.equals:
+                    return None
+            elif fact.contains is not None and fact.contains not in text:
+                return None
+        plan = self._plans.get(position)
+        if plan is None:
+            plan = self._plans[position] = self._plan(rule)
+        captures: Captures = {}
+        for fact, anchors in plan:
+            got = prepared.search(fact, anchors)
+            if got is None:
+                return None
+            captures.update(got)
+        return captures
+
+    def _plan(self, rule: Rule) -> _Plan:
+        plan = []
+        for fact in rule.when:
+            if fact.regex is None:
+                continue
+            info = analyze(fact.regex)
+            anchors: tuple[bytes, ...] = ()
+            if info.line_local and not info.ignore_case and info.groups:
+                slots = self.keys[fact.fact].slots if fact.fact in self.keys else {}
+
+                def cost(group: tuple[str, ...], slots: Any = slots) -> tuple[int, int]:
+                    uses = sum(
+                        self.uses[slots[(a, False)]] if (a, False) in slots else 0 for a in group
+                    )
+                    return uses, -min(len(a) for a in group)
+
+                best = min(info.groups, key=cost)
+                anchors = tuple(a.encode("utf-8", errors="surrogatepass") for a in best)
+            plan.append((fact, anchors))
+        return tuple(plan)
 
 
 class RuleBook:
@@ -213,8 +321,7 @@ class RuleBook:
         prepared = prepare(context)
         out = []
         for position in index.candidates(prepared):
-            rule = index.rules[position]
-            captures = match_rule(rule, prepared)
+            captures = index.confirm(position, prepared)
             if captures is not None:
-                out.append(Match(rule, captures))
+                out.append(Match(index.rules[position], captures))
         return out

@@ -10,22 +10,26 @@ it is the middle that is noise. The cap keeps a 50 MB log from costing
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from tether._types import Captures, Context
 from tether.rules.model import Fact, Rule, as_text
 
 __all__ = [
+    "ANALYSIS_VERSION",
     "HEAD_BYTES",
     "MATCH_CAP_BYTES",
+    "PatternInfo",
     "Prepared",
+    "analyze",
+    "anchor_lines",
     "clip",
     "match_fact",
     "match_rule",
     "prepare",
+    "remember_analysis",
     "required_literal",
     "required_literals",
 ]
@@ -53,13 +57,18 @@ def clip(text: str, cap: int = MATCH_CAP_BYTES, head: int = HEAD_BYTES) -> str:
 class Prepared(dict[str, str]):
     """A context as matching sees it: each non-``None`` value as clipped text.
 
-    Also keeps each value's UTF-8 bytes, encoded once on first use: RE2 scans
-    bytes, and handing it ``str`` would re-encode a 64 KiB log for every regex.
+    Also keeps each value's UTF-8 bytes, encoded once on first use (RE2 scans
+    bytes, and handing it ``str`` would re-encode a 64 KiB log for every
+    regex), and the result of each ``(key, pattern)`` search done through
+    :meth:`search`, so rules sharing a pattern cost one search. Treat it as
+    read-only.
     """
 
     def __init__(self, values: Mapping[str, str]) -> None:
         super().__init__(values)
         self._bytes: dict[str, bytes] = {}
+        self._found: dict[tuple[str, str], Captures | None] = {}
+        self._lines: dict[tuple[str, tuple[bytes, ...]], bytes] = {}
 
     def encoded(self, key: str) -> bytes | None:
         """The value of ``key`` as UTF-8 bytes (``None`` when absent)."""
@@ -71,6 +80,35 @@ class Prepared(dict[str, str]):
             data = self._bytes[key] = text.encode("utf-8", errors="surrogatepass")
         return data
 
+    def search(self, fact: Fact, anchors: tuple[bytes, ...] = ()) -> Captures | None:
+        """Captures if the regex ``fact`` holds for its key's value, else ``None`` (memoised).
+
+        Same result as :func:`match_fact`. ``anchors`` speeds up a line-local
+        pattern (:attr:`PatternInfo.line_local`): literals without newlines of
+        which every match contains one. Only the lines holding an anchor are
+        searched, joined (:func:`anchor_lines`): each match lies within one
+        line that holds an anchor, the lines keep their order, and the
+        pattern's ``^``, ``$``, ``\\b`` see the same neighbours (a line break
+        or the edge of the text), so the first match and its captures are those
+        of a search of the whole value.
+        """
+        assert fact.regex is not None
+        memo = (fact.fact, fact.regex)
+        if memo in self._found:
+            return self._found[memo]
+        data = self.encoded(fact.fact)
+        if data is None:
+            found = None
+        elif anchors:
+            lines = self._lines.get((fact.fact, anchors))
+            if lines is None:
+                lines = self._lines[(fact.fact, anchors)] = anchor_lines(data, anchors)
+            found = _captures(fact.compiled.search(lines)) if lines else None
+        else:
+            found = _captures(fact.compiled.search(data))
+        self._found[memo] = found
+        return found
+
 
 def prepare(context: Mapping[str, Any]) -> Prepared:
     """The context as matching sees it: every non-``None`` value as clipped text."""
@@ -79,8 +117,7 @@ def prepare(context: Mapping[str, Any]) -> Prepared:
     return Prepared({k: clip(as_text(v)) for k, v in context.items() if v is not None})
 
 
-def _search(fact: Fact, data: bytes) -> Captures | None:
-    found = fact.compiled.search(data)
+def _captures(found: Any) -> Captures | None:
     if found is None:
         return None
     return {
@@ -88,6 +125,35 @@ def _search(fact: Fact, data: bytes) -> Captures | None:
         for k, v in found.groupdict().items()
         if v is not None
     }
+
+
+def _search(fact: Fact, data: bytes) -> Captures | None:
+    return _captures(fact.compiled.search(data))
+
+
+def anchor_lines(data: bytes, anchors: tuple[bytes, ...]) -> bytes:
+    """The lines of ``data`` that hold any of ``anchors``, in order, joined by newlines.
+
+    ``anchors`` must not contain a newline. ``b""`` when no anchor occurs.
+
+    >>> anchor_lines(b"a 1\\nb 2\\nc 1 1\\n", (b"1",))
+    b'a 1\\nc 1 1'
+    """
+    size = len(data)
+    nexts = [data.find(anchor) for anchor in anchors]
+    parts = []
+    while True:
+        pos = min((p for p in nexts if p >= 0), default=-1)
+        if pos < 0:
+            break
+        end = data.find(b"\n", pos)
+        if end < 0:
+            end = size
+        parts.append(data[data.rfind(b"\n", 0, pos) + 1 : end])
+        for i, p in enumerate(nexts):
+            if 0 <= p <= end:
+                nexts[i] = data.find(anchors[i], end + 1)
+    return b"\n".join(parts)
 
 
 def match_fact(fact: Fact, text: str | None) -> Captures | None:
@@ -145,6 +211,37 @@ def match_context(rule: Rule, context: Context) -> Captures | None:
 
 _MIN_LITERAL = 3
 
+ANALYSIS_VERSION = 2
+"""Bumped whenever :func:`analyze` changes, so stored analyses (the rule cache) are redone."""
+
+
+class PatternInfo(NamedTuple):
+    """What the resolver's prefilter knows about a regex without running it (see :func:`analyze`)."""
+
+    groups: tuple[tuple[str, ...], ...]
+    """Literal requirements: each a tuple of alternatives, one of which occurs in every match."""
+    ignore_case: bool
+    """Whether the whole pattern is case-insensitive (the literals then are too)."""
+    line_local: bool
+    """Whether every match lies within one line and depends on nothing beyond it.
+
+    No part of the pattern can match a newline, and its only assertions are
+    ``^``/``$`` (multi-line) and ``\\b``/``\\B``, which see a line break or the
+    edge of the text on either side of a line.
+    """
+
+
+_NO_INFO = PatternInfo((), False, False)
+
+# RE2 reads ``[[:alpha:]]`` as a POSIX class; Python's parser reads ``[[:alph]`` and then a
+# literal ``]``. An unescaped ``[:name:]`` becomes ``\d`` (a class, never a literal) before
+# Python parses the pattern, and such a pattern is not treated as line-bound.
+_POSIX_CLASS = re.compile(r"(?<!\\)((?:\\\\)*)\[:\^?[A-Za-z]+:\]")
+
+# Class items that include the newline; inside a negated class they exclude it.
+_NEWLINE_CATEGORIES = {"CATEGORY_SPACE", "CATEGORY_NOT_DIGIT", "CATEGORY_NOT_WORD"}
+_NO_NEWLINE_CATEGORIES = {"CATEGORY_DIGIT", "CATEGORY_WORD", "CATEGORY_NOT_SPACE"}
+
 
 def _runs(items: Any) -> list[tuple[str, ...]]:
     """Literal requirements of parsed regex ``items``: groups of alternatives, one of each must occur."""
@@ -192,28 +289,123 @@ def _runs(items: Any) -> list[tuple[str, ...]]:
     return groups
 
 
-@functools.lru_cache(maxsize=65536)
-def required_literals(pattern: str) -> tuple[tuple[tuple[str, ...], ...], bool]:
-    """What every match of ``pattern`` must contain, for the resolver's prefilter.
+def _class_has_newline(items: Any) -> bool:
+    """Whether a parsed character class (``IN`` items) can match ``\\n``; unknown items say yes."""
+    negated = False
+    covers = False
+    for op, arg in items:
+        name = str(op)
+        if name == "NEGATE":
+            negated = True
+        elif name == "LITERAL":
+            covers = covers or arg == 10
+        elif name == "RANGE":
+            covers = covers or arg[0] <= 10 <= arg[1]
+        elif name == "CATEGORY" and str(arg) in _NEWLINE_CATEGORIES:
+            covers = True
+        elif name == "CATEGORY" and str(arg) in _NO_NEWLINE_CATEGORIES:
+            pass
+        else:
+            return True
+    return not covers if negated else covers
 
-    Returns ``(groups, ignore_case)``. Each group is a tuple of alternatives of
-    which at least one occurs in any match: a plain run of three or more
-    literal characters on the pattern's mandatory path is a group of one; an
-    alternation whose every branch has such a run is a group of those runs.
-    ``ignore_case`` tells whether the whole pattern is case-insensitive. The
-    pattern is read with Python's own regex parser; anything it cannot read,
-    or any construct the walk does not understand, yields fewer groups: the
-    prefilter may pass too many rules, never too few.
+
+_LINE_ASSERTIONS = {"AT_BEGINNING", "AT_END", "AT_BOUNDARY", "AT_NON_BOUNDARY"}
+
+
+def _beyond_line(items: Any) -> bool:
+    """Whether a match of parsed ``items`` can contain ``\\n`` or look beyond its line.
+
+    Anything not understood says yes.
     """
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            if arg == 10:
+                return True
+        elif name == "NOT_LITERAL":
+            if arg != 10:
+                return True
+        elif name == "IN":
+            if _class_has_newline(arg):
+                return True
+        elif name == "SUBPATTERN":
+            if arg[2] & re.MULTILINE or _beyond_line(arg[-1]):  # (?-m:^) is the text's start
+                return True
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            if _beyond_line(arg[2]):
+                return True
+        elif name == "BRANCH":
+            if any(_beyond_line(branch) for branch in arg[1]):
+                return True
+        elif name == "AT":
+            if str(arg) not in _LINE_ASSERTIONS:  # \\A, \\Z
+                return True
+        else:  # ANY is dot-all under the (?s) prefix; the rest RE2 refuses anyway
+            return True
+    return False
+
+
+_ANALYSES: dict[str, PatternInfo] = {}
+_MAX_ANALYSES = 1 << 20
+
+
+def analyze(pattern: str) -> PatternInfo:
+    """What every match of ``pattern`` must contain, and whether matches stay within a line.
+
+    ``groups``: each group is a tuple of alternatives of which at least one
+    occurs in any match: a plain run of three or more literal characters on
+    the pattern's mandatory path is a group of one; an alternation whose every
+    branch has such a run is a group of those runs. ``ignore_case`` tells
+    whether the whole pattern is case-insensitive. ``line_local`` is true when
+    no part of the pattern can match a newline (``[^\\n]``, ``\\S``, ``\\w``,
+    literals ...; not ``.``, which is dot-all here, nor ``\\s`` or ``[^"]``)
+    and it asserts nothing beyond a line (no ``\\A``, ``\\z``).
+
+    The pattern is read with Python's own regex parser; anything it cannot
+    read, or any construct the walk does not understand, yields fewer groups
+    and ``line_local=False``: the prefilter may check too much, never too little.
+    Results are cached by pattern text.
+    """
+    info = _ANALYSES.get(pattern)
+    if info is None:
+        info = _analyze(pattern)
+        if len(_ANALYSES) >= _MAX_ANALYSES:
+            _ANALYSES.clear()
+        _ANALYSES[pattern] = info
+    return info
+
+
+def _analyze(pattern: str) -> PatternInfo:
+    import warnings
+
+    text, posix = pattern, 0
+    if "[:" in pattern:
+        text, posix = _POSIX_CLASS.subn(lambda m: m.group(1) + "\\d", pattern)
     try:
         from re import _parser  # type: ignore[attr-defined]
 
-        parsed = _parser.parse(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set" and the like
+            parsed = _parser.parse(text)
     except Exception:
-        return (), False
+        return _NO_INFO
     ignore_case = bool(parsed.state.flags & re.IGNORECASE)
     groups = sorted(set(_runs(parsed)), key=lambda g: -min(len(x) for x in g))
-    return tuple(groups), ignore_case
+    line_local = not posix and not _beyond_line(parsed)
+    return PatternInfo(tuple(groups), ignore_case, line_local)
+
+
+def remember_analysis(pattern: str, info: PatternInfo) -> None:
+    """Seed :func:`analyze`'s cache, e.g. from the rule cache (same :data:`ANALYSIS_VERSION`)."""
+    if len(_ANALYSES) < _MAX_ANALYSES:
+        _ANALYSES.setdefault(pattern, info)
+
+
+def required_literals(pattern: str) -> tuple[tuple[tuple[str, ...], ...], bool]:
+    """``(groups, ignore_case)`` of :func:`analyze`: what every match of ``pattern`` must contain."""
+    info = analyze(pattern)
+    return info.groups, info.ignore_case
 
 
 def required_literal(pattern: str) -> tuple[str, bool] | None:
