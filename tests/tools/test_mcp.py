@@ -409,3 +409,39 @@ def test_importing_tether_tools_does_not_import_mcp() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_server_dying_between_calls_is_restarted_before_the_next_call() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPToolSkipped)
+        conn = echo_server("idle", timeout_s=5).connect().start()
+    with conn:
+        first_pid = int(conn.call("pid"))
+        os.kill(first_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not (conn.restarts == 1 and conn.state == "ready") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert conn.restarts == 1
+        assert int(conn.call("pid")) != first_pid  # no error: the call went to the new server
+        assert wait_gone(first_pid)
+
+
+def test_call_in_flight_when_the_connection_closes_gets_a_typed_error() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPToolSkipped)
+        conn = echo_server("closing", timeout_s=5).connect().start()
+    outcome: list[BaseException | str] = []
+
+    def call() -> None:
+        try:
+            outcome.append(conn.call("sleep", {"seconds": 1}))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.3)
+    conn.close()
+    caller.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], MCPError)
+    assert "closed" in str(outcome[0]) and outcome[0].server == "closing"
