@@ -194,3 +194,47 @@ def test_to_yaml_round_trips() -> None:
     [rule] = load_text(SEED_RULE)
     [again] = load_text(rule.to_yaml())
     assert again == rule
+
+
+def test_warm_load_brings_regex_analyses_from_the_cache(home: Path) -> None:
+    """Building the prefilter after a warm load parses no regex: the analyses come from the cache."""
+    import subprocess
+    import sys
+
+    pattern = r"(?P<file>[\w/.-]+\.c):(?P<line>\d+): error: (?P<msg>[^\n]+)"
+    path = write_rule(
+        home,
+        "gcc",
+        f"name: gcc\nwhen: [{{fact: stderr, regex: '{pattern}'}}]\nthen: [{{action: y}}]\n",
+    )
+    Tether(home=home, starter_rules=False).load()  # cold: parses YAML, fills the cache
+    check = (
+        "import sys\n"
+        "from tether import Tether\n"
+        "from tether.rules import match\n"
+        f"t = Tether(home={str(home)!r}, starter_rules=False)\n"
+        "t.load()\n"
+        f"info = match._ANALYSES.get({pattern!r})\n"
+        "match._ANALYSES.clear()\n"
+        f"assert info == match.analyze({pattern!r}), info\n"
+        "assert info.line_local and ('.c:',) in info.groups\n"
+        "t.book.matching({'stderr': 'a.c:1: error: x'})\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    # an entry cached without analyses (an older tether) is upgraded on the next warm load
+    store = Tether(home=home, starter_rules=False).store
+    mtime_ns, size, data = store.get_many([str(path)])[str(path)]
+    del data[0]["__analysis__"]
+    store.put_many([(str(path), mtime_ns, size, data)])
+    Tether(home=home, starter_rules=False).load()
+    assert "__analysis__" in store.get_many([str(path)])[str(path)][2][0]
+
+
+def test_the_cache_key_is_not_a_rule_field() -> None:
+    with pytest.raises(RuleError, match="__analysis__"):
+        load_text(
+            "name: r\nwhen: [{fact: a, equals: 1}]\nthen: [{action: y}]\n__analysis__: [2, []]\n"
+        )

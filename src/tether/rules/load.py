@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from tether.errors import RuleError
+from tether.rules.match import ANALYSIS_VERSION, PatternInfo, analyze, remember_analysis
 from tether.rules.model import Rule
 
 __all__ = ["RULE_SUFFIX", "LoadResult", "RuleCache", "load_dir", "load_file", "load_text"]
@@ -89,6 +90,8 @@ def _rules_from_data(data: Any, file: str, *, cached: bool = False) -> list[Rule
             raise RuleError(
                 f"expected a mapping with name/when/then, got {type(item).__name__}", file=file
             )
+        if cached:
+            _remember(item)
         name = item.get("name") if isinstance(item.get("name"), str) else None
         try:
             rules.append(Rule.model_validate(item, context={"compiled_before": cached}))
@@ -178,9 +181,14 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
         hit = cached.get(entry.path)
         try:
             if hit is not None and hit[0] == stat.st_mtime_ns and hit[1] == stat.st_size:
+                stale = not _analysed(hit[2])
                 rules = _rules_from_data(hit[2], entry.path, cached=True)
                 for rule in rules:
                     rule._source = Path(entry.path)
+                if stale:  # cached before its regexes' analysis was stored (or by another version)
+                    fresh.append(
+                        (entry.path, stat.st_mtime_ns, stat.st_size, [_dump(r) for r in rules])
+                    )
             else:
                 rules = load_file(entry.path)
                 fresh.append(
@@ -207,5 +215,44 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
     return result
 
 
+_ANALYSIS_KEY = "__analysis__"
+"""Key of a cached rule's regex analyses: ``[ANALYSIS_VERSION, [[fact_index, groups, ignore_case,
+line_local], ...]]`` (see ``tether.rules.match.analyze``), so that building the prefilter after a
+warm load parses no regex."""
+
+
 def _dump(rule: Rule) -> dict[str, Any]:
-    return rule.model_dump(mode="json", exclude_defaults=True)
+    data = rule.model_dump(mode="json", exclude_defaults=True)
+    analyses = []
+    for i, fact in enumerate(rule.when):
+        if fact.regex is not None:
+            info = analyze(fact.regex)
+            analyses.append([i, [list(g) for g in info.groups], info.ignore_case, info.line_local])
+    data[_ANALYSIS_KEY] = [ANALYSIS_VERSION, analyses]
+    return data
+
+
+def _analysed(data: Any) -> bool:
+    """Whether cached rule data carries analyses of the current version."""
+    items = data if isinstance(data, list) else [data]
+    return all(
+        isinstance(item, dict)
+        and isinstance(item.get(_ANALYSIS_KEY), list)
+        and item[_ANALYSIS_KEY][:1] == [ANALYSIS_VERSION]
+        for item in items
+    )
+
+
+def _remember(item: dict[str, Any]) -> None:
+    """Take the stored analyses out of cached rule data and seed ``analyze`` with them."""
+    stored = item.pop(_ANALYSIS_KEY, None)
+    if not isinstance(stored, list) or stored[:1] != [ANALYSIS_VERSION]:
+        return
+    when = item.get("when")
+    try:
+        for index, groups, ignore_case, line_local in stored[1]:
+            pattern = when[index]["regex"]  # type: ignore[index]
+            info = PatternInfo(tuple(tuple(g) for g in groups), ignore_case, line_local)
+            remember_analysis(pattern, info)
+    except (TypeError, KeyError, IndexError, ValueError):
+        return  # not what this version writes: analyse on first use instead

@@ -255,7 +255,7 @@ def _runs(items: Any) -> list[tuple[str, ...]]:
 
     def walk(items: Any) -> None:
         for op, arg in items:
-            name = str(op)
+            name = op.name
             if name == "LITERAL":
                 run.append(chr(arg))
             elif name == "SUBPATTERN":
@@ -266,7 +266,7 @@ def _runs(items: Any) -> list[tuple[str, ...]]:
             elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
                 low, _high, body = arg
                 flush()
-                if low >= 1 and len(body) == 1 and str(body[0][0]) == "SUBPATTERN":
+                if low >= 1 and len(body) == 1 and body[0][0].name == "SUBPATTERN":
                     walk(body)
                 flush()
             elif name == "BRANCH":
@@ -294,16 +294,16 @@ def _class_has_newline(items: Any) -> bool:
     negated = False
     covers = False
     for op, arg in items:
-        name = str(op)
+        name = op.name
         if name == "NEGATE":
             negated = True
         elif name == "LITERAL":
             covers = covers or arg == 10
         elif name == "RANGE":
             covers = covers or arg[0] <= 10 <= arg[1]
-        elif name == "CATEGORY" and str(arg) in _NEWLINE_CATEGORIES:
+        elif name == "CATEGORY" and arg.name in _NEWLINE_CATEGORIES:
             covers = True
-        elif name == "CATEGORY" and str(arg) in _NO_NEWLINE_CATEGORIES:
+        elif name == "CATEGORY" and arg.name in _NO_NEWLINE_CATEGORIES:
             pass
         else:
             return True
@@ -319,7 +319,7 @@ def _beyond_line(items: Any) -> bool:
     Anything not understood says yes.
     """
     for op, arg in items:
-        name = str(op)
+        name = op.name
         if name == "LITERAL":
             if arg == 10:
                 return True
@@ -339,7 +339,7 @@ def _beyond_line(items: Any) -> bool:
             if any(_beyond_line(branch) for branch in arg[1]):
                 return True
         elif name == "AT":
-            if str(arg) not in _LINE_ASSERTIONS:  # \\A, \\Z
+            if arg.name not in _LINE_ASSERTIONS:  # \\A, \\Z
                 return True
         else:  # ANY is dot-all under the (?s) prefix; the rest RE2 refuses anyway
             return True
@@ -385,15 +385,22 @@ def _analyze(pattern: str) -> PatternInfo:
     try:
         from re import _parser  # type: ignore[attr-defined]
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "possible nested set" and the like
+        if any(s in text for s in _WARNS):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "possible nested set" and the like
+                parsed = _parser.parse(text)
+        else:
             parsed = _parser.parse(text)
+        ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+        groups = sorted(set(_runs(parsed)), key=lambda g: -min(len(x) for x in g))
+        line_local = not posix and not _beyond_line(parsed)
     except Exception:
         return _NO_INFO
-    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
-    groups = sorted(set(_runs(parsed)), key=lambda g: -min(len(x) for x in g))
-    line_local = not posix and not _beyond_line(parsed)
     return PatternInfo(tuple(groups), ignore_case, line_local)
+
+
+_WARNS = ("[[", "--", "&&", "~~", "||")
+"""What makes Python's parser warn (about possible future set syntax)."""
 
 
 def remember_analysis(pattern: str, info: PatternInfo) -> None:
