@@ -160,7 +160,7 @@ def test_unknown_server_tool_is_a_tool_error(conn: MCPConnection) -> None:
 def test_hanging_tool_times_out_with_a_typed_error_naming_the_server(conn: MCPConnection) -> None:
     started = time.monotonic()
     with pytest.raises(MCPTimeout) as info:
-        conn.call("sleep", {"seconds": 3})
+        conn.call("sleep", {"seconds": 1.5})
     assert time.monotonic() - started < 2.5
     assert isinstance(info.value, MCPError) and isinstance(info.value, TimeoutError)
     assert info.value.server == "echo"
@@ -185,7 +185,7 @@ def test_tool_runner_sync_path(conn: MCPConnection) -> None:
     failed = runner.run(ToolCall("echo__fail", {"reason": "nope"}, id="c2"))
     assert failed.status == "error"
     assert "failed on purpose: nope" in json.loads(failed.content)["message"]
-    hung = runner.run(ToolCall("echo__sleep", {"seconds": 3}, id="c3"))
+    hung = runner.run(ToolCall("echo__sleep", {"seconds": 1.5}, id="c3"))
     assert hung.status == "timeout"
     missing = runner.run(ToolCall("echo__add", {}, id="c4"))
     assert missing.status == "invalid_arguments"
@@ -200,7 +200,7 @@ def test_tool_runner_async_path_and_arun_many_keep_order(conn: MCPConnection) ->
     async def main() -> list[str]:
         single = await runner.arun(ToolCall("echo__add", {"a": 1}, id="a"))
         assert single.status == "ok" and single.content == "2"
-        hung = await runner.arun(ToolCall("echo__sleep", {"seconds": 3}, id="h"))
+        hung = await runner.arun(ToolCall("echo__sleep", {"seconds": 1.5}, id="h"))
         assert hung.status == "timeout"
         calls = [ToolCall("echo__echo", {"text": str(i)}, id=str(i)) for i in range(5)]
         return [r.content for r in await runner.arun_many(calls)]
@@ -348,7 +348,7 @@ def test_http_server_lists_and_calls(http_url: str) -> None:
             assert runner.run(ToolCall("web__echo", {"text": "over http"})).content == "over http"
             failed = runner.run(ToolCall("web__fail", {"reason": "http"}))
             assert failed.status == "error" and "failed on purpose: http" in failed.content
-            assert runner.run(ToolCall("web__sleep", {"seconds": 3})).status == "timeout"
+            assert runner.run(ToolCall("web__sleep", {"seconds": 1.5})).status == "timeout"
 
 
 def test_http_server_going_away_makes_tools_unavailable() -> None:
@@ -434,7 +434,7 @@ def test_call_in_flight_when_the_connection_closes_gets_a_typed_error() -> None:
 
     def call() -> None:
         try:
-            outcome.append(conn.call("sleep", {"seconds": 1}))
+            outcome.append(conn.call("sleep", {"seconds": 0.6}))
         except BaseException as exc:
             outcome.append(exc)
 
