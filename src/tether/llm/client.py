@@ -23,6 +23,7 @@ retries, idempotent-safe classification by error category (pydantic-ai's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -96,7 +97,8 @@ class _Slot:
     failures: int = 0
     open_until: float = 0.0
     tools_checked: bool = False
-    models: dict[int, Model] = field(default_factory=dict)
+    models: dict[asyncio.AbstractEventLoop, Model] = field(default_factory=dict)
+    """Built models by the event loop they run on (SDK connection pools belong to one loop)."""
 
 
 class _Failure(Exception):
@@ -342,8 +344,8 @@ class LLM:
     def _model(self, slot: _Slot, index: int) -> Model:
         if slot.given is not None:
             return slot.given
-        key = id(asyncio.get_running_loop())
-        model = slot.models.get(key)
+        loop = asyncio.get_running_loop()
+        model = slot.models.get(loop)
         if model is None:
             from tether.llm.providers import build_model
 
@@ -351,7 +353,10 @@ class LLM:
             assert slot.spec is not None
             model = build_model(slot.spec, api_key=api_key, base_url=base_url,
                                 timeout_s=self.timeout_s, http_client=self.http_client)  # fmt: skip
-            slot.models[key] = model
+            # Loops that are gone (``asyncio.run`` per call) drop their models instead of leaking.
+            for gone in [old for old in slot.models if old.is_closed()]:
+                del slot.models[gone]
+            slot.models[loop] = model
         return model
 
     async def _try_slot(
@@ -386,28 +391,36 @@ class LLM:
                 spent.cache_read_tokens += response.usage.cache_read_tokens
                 spent.cache_write_tokens += response.usage.cache_write_tokens
                 return response
+            secrets = self._secrets(index)
             if failure.kind == "tools":
                 raise ToolsUnsupported(
-                    f"the server refused a request with tools ({failure.error}); this model cannot call "
-                    "tools — pick one that can (e.g. llama.cpp's server needs --jinja, vLLM needs "
-                    "--enable-auto-tool-choice), or run without tools",
+                    f"the server refused a request with tools ({_describe(failure, secrets)}); this "
+                    "model cannot call tools — pick one that can (e.g. llama.cpp's server needs "
+                    "--jinja, vLLM needs --enable-auto-tool-choice), or run without tools",
                     **self._where(slot),
                 ) from None
             if failure.kind == "rejected":
                 raise ProviderRejected(
-                    f"request rejected ({_describe(failure)}); not retried",
+                    f"request rejected ({_describe(failure, secrets)}); not retried",
                     **self._where(slot), status=failure.status, kind=failure.rejected_kind,
-                ) from failure.error  # fmt: skip
+                ) from _cause(failure.error, secrets)  # fmt: skip
             failures += 1
             wait = self.retry.wait_s(failures, failure.retry_after, self.rng)
             if failures >= self.retry.attempts or waited + wait > self.retry.max_wait_s:
                 self._trip(slot)
                 raise ProviderUnavailable(
-                    f"gave up after {failures} attempts ({_describe(failure)})",
+                    f"gave up after {failures} attempts ({_describe(failure, secrets)})",
                     **self._where(slot), attempts=failures,
-                ) from failure.error  # fmt: skip
+                ) from _cause(failure.error, secrets)  # fmt: skip
             waited += wait
             await self.sleep(wait)
+
+    def _secrets(self, index: int) -> list[str]:
+        """Values that must never appear in an error: the explicit key, secret-named env vars."""
+        from tether.store.redact import secret_values
+
+        api_key = self._options[index][0]
+        return ([api_key] if api_key else []) + secret_values()
 
     def _trip(self, slot: _Slot) -> None:
         slot.failures += 1
@@ -456,25 +469,54 @@ class LLM:
             self.cost_usd += response.cost_usd
 
     def close(self) -> None:
-        """Stop the private event loop of the sync API (idempotent)."""
+        """Close the connections of the sync API and stop its private event loop (idempotent)."""
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
+            with contextlib.suppress(Exception):  # best effort: the loop stops anyway
+                asyncio.run_coroutine_threadsafe(self._close_models(), thread.loop).result(5)
             thread.loop.call_soon_threadsafe(thread.loop.stop)
             thread.thread.join(5)
+
+    async def aclose(self) -> None:
+        """Close the connections opened by :meth:`acomplete` on the running event loop."""
+        await self._close_models()
+
+    async def _close_models(self) -> None:
+        from tether.llm.providers import close_model
+
+        loop = asyncio.get_running_loop()
+        for slot in self.slots:
+            model = slot.models.pop(loop, None)
+            if model is not None and self.http_client is None:  # a given client is the caller's
+                await close_model(model)
 
     def __repr__(self) -> str:
         names = " -> ".join(s.name for s in self.slots)
         return f"LLM({names})"
 
 
-def _describe(failure: _Failure) -> str:
+def _describe(failure: _Failure, secrets: list[str]) -> str:
     status = f"HTTP {failure.status}: " if failure.status else ""
     text = str(failure.error) or type(failure.error).__name__
-    return f"{status}{type(failure.error).__name__}: {_redact(text)[:300]}"
+    return f"{status}{type(failure.error).__name__}: {_redact(text, secrets)[:300]}"
 
 
-def _redact(text: str) -> str:
+def _redact(text: str, secrets: list[str]) -> str:
     from tether.store.redact import redact
 
-    return str(redact(text))
+    return str(redact(text, secrets))
+
+
+def _cause(error: BaseException, secrets: list[str]) -> BaseException | None:
+    """``error`` to chain as the cause, or ``None`` when the chain's text shows a secret (a server
+    that echoes the key back): tracebacks print every chained error in full."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return error
+        text = str(seen)
+        if _redact(text, secrets) != text:
+            return None
+        seen = seen.__cause__ or seen.__context__
+    return error

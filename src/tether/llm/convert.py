@@ -134,6 +134,7 @@ def to_response(response: ModelResponse, model: str) -> LLMResponse:
         requests=1,
     )
     reason = _FINISH.get(str(response.finish_reason), "unknown") if response.finish_reason else None
-    if reason is None:
+    if reason is None or (reason == "stop" and calls):
+        # Gemini ends a turn that calls tools with STOP; the loop needs to know it asked for tools.
         reason = "tool_calls" if calls else "stop"
     return LLMResponse("".join(texts), calls, reason, usage, model)

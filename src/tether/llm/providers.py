@@ -36,7 +36,7 @@ from tether.errors import MissingKey, ProviderMissing, UnknownProvider
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
 
-__all__ = ["PROVIDERS", "ModelSpec", "ProviderInfo", "build_model", "parse_model"]
+__all__ = ["PROVIDERS", "ModelSpec", "ProviderInfo", "build_model", "close_model", "parse_model"]
 
 
 @dataclass(frozen=True)
@@ -257,3 +257,17 @@ def _gemini(
     )  # fmt: skip
     client = Client(vertexai=False, api_key=key, http_options=options)
     return GoogleModel(spec.model, provider=GoogleProvider(client=client))
+
+
+async def close_model(model: Model) -> None:
+    """Close the SDK client of a model made by :func:`build_model` (its connection pool)."""
+    client = getattr(model, "client", None)
+    aio = getattr(client, "aio", None)  # google-genai: the async half closes its own pool
+    close = getattr(
+        aio if aio is not None else client, "aclose" if aio is not None else "close", None
+    )
+    if close is None:
+        return
+    result = close()
+    if hasattr(result, "__await__"):
+        await result
