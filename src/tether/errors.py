@@ -9,6 +9,7 @@ The tree::
     ├── ToolError                    a tool that could not be registered or called
     │   ├── ToolSchemaError          a function whose signature cannot become a JSON schema
     │   └── MCPError(server)         an MCP server that failed to start, crashed or timed out
+    │       └── MCPTimeout           no answer in time (also a ``TimeoutError``)
     ├── StoreError                   the SQLite store or a record file could not be written
     ├── ProviderError(provider, model)  an LLM provider could not be reached or configured
     │   ├── UnknownProvider          a model name whose provider tether does not know
@@ -43,6 +44,7 @@ __all__ = [
     "CycleDetected",
     "LoopStopped",
     "MCPError",
+    "MCPTimeout",
     "MissingKey",
     "PricingStale",
     "ProviderError",
@@ -171,6 +173,11 @@ class MCPError(ToolError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (self.problem,), {"server": self.server}))
+
+
+class MCPTimeout(MCPError, TimeoutError):
+    """An MCP call (or the server's startup) did not finish in time. Also a ``TimeoutError``,
+    so :class:`~tether.tools.ToolRunner` reports it as status ``timeout``."""
 
 
 class ProviderError(TetherError):

@@ -67,7 +67,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from tether._types import Seconds, to_seconds
-from tether.errors import MCPError, ToolError
+from tether.errors import MCPError, MCPTimeout, ToolError
 from tether.tools.tool import Tool
 
 if TYPE_CHECKING:
@@ -82,11 +82,6 @@ _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _CLOSE_WAIT_S = 15.0
 """Most seconds :meth:`MCPConnection.close` waits for the server to go (stdio: 2 s for it to
 exit on its own, 2 s after SIGTERM, then SIGKILL)."""
-
-
-class MCPTimeout(MCPError, TimeoutError):
-    """An MCP call (or the server's startup) did not finish in time. Also a ``TimeoutError``,
-    so :class:`~tether.tools.ToolRunner` reports it as status ``timeout``."""
 
 
 class MCPToolSkipped(UserWarning):
