@@ -297,7 +297,6 @@ class Tether:
         """
         if self._llm is None:
             from tether.llm.client import LLM
-
             from tether.llm.pricing import PriceTable
 
             settings = self.config.engine
