@@ -60,9 +60,11 @@ type, missing field or wrong type :class:`InvalidEventError` (both
 
 **Threads**: every method takes the regulator's lock; sharing one is safe.
 
-**In a loop**: a loop policy builds the events from what it sees (turns,
-tool calls and results, costs), calls ``on_event`` and reads ``decide()``
-before each model or tool call; the regulator has no dependency on the loop.
+**In a governed loop**: ``RegulatorPolicy(r)`` (:mod:`.policy`) feeds the loop's
+events to the regulator and maps its decisions: a halt stops the run with a
+status and the suggestion, a loop warning or learned corrections go into the
+next prompt, drift is traced (and re-prompted if asked). The regulator itself
+does not depend on the loop.
 """
 
 from __future__ import annotations
@@ -101,6 +103,15 @@ __all__ = [
     "ReasonKind",
     "Regulator",
     "RegulatorError",
+    "RegulatorPolicy",
     "SnapshotError",
     "SnapshotVersionError",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "RegulatorPolicy":  # imports the loop; only when asked for
+        from tether.regulator.policy import RegulatorPolicy
+
+        return RegulatorPolicy
+    raise AttributeError(f"module 'tether.regulator' has no attribute {name!r}")
