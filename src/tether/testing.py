@@ -155,11 +155,13 @@ class ScriptedModel:
 
     Args:
         script: turns, exceptions to raise, or functions of the request returning either.
-        name: the model name reported in responses (``scripted/<name>``).
+        name: the model name reported in responses: ``scripted/<name>``, or ``name`` itself
+            when it has a provider prefix (``"openai/gpt-4.1-mini"``: calls are then priced
+            like that model's, for tests of USD budgets).
 
     Raises:
         AssertionError: at a request after the script ran out (the test asked for more turns
-            than it scripted).
+            than it scripted); :class:`~tether.llm.LLM` lets it through unchanged.
     """
 
     __test__ = False
@@ -167,9 +169,20 @@ class ScriptedModel:
     def __init__(self, script: Sequence[Step], *, name: str = "scripted") -> None:
         from pydantic_ai.models.function import FunctionModel
 
+        provider, _, model_name = name.partition("/") if "/" in name else ("scripted", "", name)
+
+        class _Scripted(FunctionModel):
+            @property
+            def system(self) -> str:
+                return provider
+
         self.script = list(script)
         self.requests: list[ScriptedRequest] = []
-        self.model = FunctionModel(self._respond, stream_function=self._stream, model_name=name)
+        self.name = f"{provider}/{model_name}"
+        """``provider/model`` as :class:`~tether.llm.LLM` reports it."""
+        self.model: FunctionModel = _Scripted(
+            self._respond, stream_function=self._stream, model_name=model_name
+        )
 
     @property
     def remaining(self) -> int:

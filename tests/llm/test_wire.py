@@ -672,3 +672,49 @@ def test_env_key_is_absent_from_missing_key_and_reprs(server, make, monkeypatch)
         llm.complete([UserMessage("hi")])
     assert OPAQUE_KEY not in _everything_printed(info.value)
     assert OPAQUE_KEY not in repr(llm)
+
+
+# -- connection failures ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An address where nothing listens: connections are refused at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("wire", [OPENAI, ANTHROPIC, GEMINI], ids=str)
+def test_connection_refused_is_transient_and_retried(wire, closed_port_url, make, sleeps):
+    # google-genai lets httpx's ConnectError through unwrapped: it must still count as transient.
+    llm = make(wire.model, base_url=closed_port_url + wire.base, api_key=KEY,
+               retry=RetryPolicy(attempts=3, backoff_s=1.0))  # fmt: skip
+    with pytest.raises(ProviderUnavailable) as info:
+        llm.complete([UserMessage("hi")])
+    assert info.value.attempts == 3
+    assert sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("wire", [OPENAI, GEMINI], ids=str)
+def test_connection_refused_falls_back(wire, closed_port_url, server, make, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server.push(openai_chat("reachable"))
+    llm = make(wire.model, base_url=closed_port_url + wire.base, api_key=KEY,
+               secondary=OPENAI.model, secondary_base_url=server.url + "/v1",
+               retry=RetryPolicy(attempts=2))  # fmt: skip
+    assert llm.complete([UserMessage("hi")]).text == "reachable"
+    assert server.hits == 1
+
+
+def test_model_requests_guard_is_not_mistaken_for_a_provider_error(server, make, monkeypatch):
+    import pydantic_ai.models
+
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", False)
+    llm = make(OPENAI.model, base_url=server.url + "/v1", api_key=KEY, secondary=OPENAI.model)
+    with pytest.raises(RuntimeError, match="ALLOW_MODEL_REQUESTS"):
+        llm.complete([UserMessage("hi")])
+    assert server.hits == 0

@@ -69,7 +69,8 @@ class RetryPolicy:
         max_backoff_s: the longest single wait.
         max_wait_s: the most seconds spent waiting per model per call; a ``Retry-After``
             that would exceed it ends the retries (and falls back when possible).
-        jitter: each wait is scaled by a random factor in ``[1 - jitter, 1 + jitter]``.
+        jitter: each wait is scaled by a random factor in ``[1 - jitter, 1 + jitter]`` (and still
+            capped at ``max_backoff_s``).
     """
 
     attempts: int = 4
@@ -81,7 +82,7 @@ class RetryPolicy:
     def wait_s(self, failures: int, retry_after: float | None, rng: Callable[[], float]) -> float:
         """Seconds to wait after the ``failures``-th failure (1-based)."""
         base = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
-        wait = base * (1 + self.jitter * (2 * rng() - 1))
+        wait = min(self.max_backoff_s, base * (1 + self.jitter * (2 * rng() - 1)))
         if retry_after is not None:
             wait = max(wait, retry_after)  # never earlier than the provider asked
         return float(max(wait, 0.0))
@@ -115,7 +116,21 @@ class _Failure(Exception):
         self.rejected_kind = _REJECTED_KINDS.get(type(error).__name__, "bad_request")
 
 
-def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure:
+def _is_transport_error(exc: BaseException) -> bool:
+    """A connection-level failure that the provider library did not wrap (google-genai lets
+    httpx's ``ConnectError``/``ReadTimeout`` through), detected without importing httpx."""
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    return any(
+        c.__name__ == "TransportError"
+        and c.__module__.split(".")[0].startswith(("httpx", "httpcore"))
+        for c in type(exc).__mro__
+    )
+
+
+def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure | None:
+    """The failure's kind, or ``None`` for an error that is no provider's (a bug, a test's
+    assertion, pydantic-ai's ``ALLOW_MODEL_REQUESTS`` guard): those propagate unchanged."""
     from pydantic_ai import exceptions as ex
 
     status = getattr(exc, "status_code", None)
@@ -124,7 +139,7 @@ def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure:
         ex.ModelRateLimitError, ex.ModelUnavailableError, ex.ModelServerError,
         ex.ModelConnectionError, ex.ModelRequestTimeout,
     )  # fmt: skip
-    if isinstance(exc, (*transient, TimeoutError)):
+    if isinstance(exc, transient) or _is_transport_error(exc):
         return _Failure("transient", exc, retry_after, status)
     final = (ex.ModelRequestRejectedError, ex.ModelQuotaExceededError)
     retryable_status = status is not None and (status in (408, 409, 429) or status >= 500)
@@ -135,7 +150,9 @@ def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure:
         text = f"{exc} {getattr(exc, 'body', '')}".lower()
         if isinstance(exc, ex.ModelAPIError) and any(h in text for h in _TOOLS_HINTS):
             return _Failure("tools", exc, None, status)
-    return _Failure("rejected", exc, None, status)
+    if isinstance(exc, (ex.ModelAPIError, ex.UnexpectedModelBehavior)):
+        return _Failure("rejected", exc, None, status)
+    return None
 
 
 class _LoopThread:
@@ -383,6 +400,8 @@ class LLM:
                 raise
             except Exception as exc:
                 failure = _classify(exc, slot, with_tools)
+                if failure is None:
+                    raise
             else:
                 slot.failures, slot.open_until, slot.tools_checked = 0, 0.0, True
                 response = to_response(raw, slot.name)

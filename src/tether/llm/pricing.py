@@ -18,6 +18,7 @@ bundled one with :meth:`PriceTable.from_file`.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +30,9 @@ from tether.errors import ConfigError, PricingStale
 from tether.llm.types import Usage
 
 __all__ = ["MAX_AGE_DAYS", "Price", "PriceTable", "PricingPolicy"]
+
+_SNAPSHOT = re.compile(r"$|[-@:](?:\d|latest$)")
+"""What may follow a table entry in a model name it prices: nothing, a date or version, ``-latest``."""
 
 MAX_AGE_DAYS = 90
 """A table older than this many days is stale."""
@@ -63,8 +67,8 @@ class PriceTable:
     """Prices by ``provider/model`` prefix, with the date they were read.
 
     Args:
-        prices: ``{"provider/model-prefix": Price}``; the longest prefix of a model name wins,
-            so ``anthropic/claude-sonnet-4`` prices ``anthropic/claude-sonnet-4-20250514``.
+        prices: ``{"provider/model": Price}``; an entry also prices its snapshots, so
+            ``anthropic/claude-sonnet-4`` prices ``anthropic/claude-sonnet-4-20250514`` (see :meth:`price`).
         as_of: when the prices were read.
         source: where they came from.
         policy: what a stale table means (see :data:`PricingPolicy`).
@@ -142,9 +146,15 @@ class PriceTable:
     # -- lookups -----------------------------------------------------------------------------------
 
     def price(self, model: str) -> Price | None:
-        """The price of ``provider/model`` (longest matching prefix), or ``None``."""
+        """The price of ``provider/model``, or ``None``.
+
+        An entry prices its exact name and its dated or ``-latest`` snapshots
+        (``openai/gpt-4o`` prices ``openai/gpt-4o-2024-08-06``), never a sibling model
+        (``openai/gpt-5`` does not price ``openai/gpt-5-pro``, nor ``openai/o3`` ``o3-mini``):
+        an unknown model is unpriced rather than priced wrong. The longest entry wins.
+        """
         for key in self._order:
-            if model.startswith(key):
+            if model.startswith(key) and _SNAPSHOT.match(model, len(key)):
                 return self.prices[key]
         return None
 
