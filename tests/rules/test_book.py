@@ -257,3 +257,66 @@ def test_rare_literal_triggers_and_common_literals_must_all_be_present() -> None
     # the rare literal alone (no '.c:') passes no gate
     assert index.candidates(prepare({"stderr": "error: 'name042' undeclared"})) == []
     assert book.matching({"stderr": "src/a.h:3: error: 'name042' undeclared"}) == []
+
+
+def literal_free_rules() -> list[Rule]:
+    rules = []
+    for n in range(1, 16):
+        rules.append(
+            rule(f"code{n}", Fact(fact="stderr", regex=rf"^[A-Z]{{2}}\d{{{n}}}:(?P<at>\d+)"))
+        )
+        rules.append(
+            rule(
+                f"exit{n}",
+                Fact(fact="exit_code", equals="2"),
+                Fact(fact="stderr", regex=rf"\b(?P<n>\d+) x{{{n}}}\b"),
+            )
+        )
+    return rules
+
+
+def test_literal_free_rules_are_screened_together_and_exactly() -> None:
+    """Rules with no literal are ruled out by one set scan per bucket, and still found exactly."""
+    rules = literal_free_rules()
+    book = RuleBook(rules)
+    for exit_code in (1, 2):
+        context = {"stderr": "noise\nQX1234:77\n12 xxxx\n5 xx y\n", "exit_code": exit_code}
+        expected = [
+            (r.name, c) for r in rules if (c := match_rule(r, prepare(context))) is not None
+        ]
+        assert [(m.rule.name, m.captures) for m in book.matching(context)] == expected
+        assert ("code4", {"at": "77"}) in expected
+    prepared = prepare({"stderr": "QX1234:77\n", "exit_code": 2})
+    book._current_index().candidates(prepared)
+    assert (
+        prepared._found[("stderr", r"^[A-Z]{2}\d{5}:(?P<at>\d+)")] is None
+    )  # ruled out unsearched
+    assert (
+        "stderr",
+        r"^[A-Z]{2}\d{4}:(?P<at>\d+)",
+    ) not in prepared._found  # occurs: searched later
+
+
+class FailingSet:
+    """What the RE2 binding reports when a set scan runs out of memory: nothing."""
+
+    def Match(self, data: bytes) -> None:
+        return None
+
+
+def test_a_failed_set_scan_hides_no_rule() -> None:
+    rules = [
+        *literal_free_rules(),
+        rule("gcc", Fact(fact="stderr", regex=r"(?P<f>\w+\.c):\d+: error: boom")),
+        rule("lit", Fact(fact="stderr", contains="xxxx")),
+    ]
+    book = RuleBook(rules)
+    index = book._current_index()
+    index.sets = [(key, ids, FailingSet()) for key, ids, _ in index.sets]
+    context = {"stderr": "QX1234:77\n12 xxxx\na.c:3: error: boom\n", "exit_code": 2}
+    index.candidates(prepare(context))  # builds the screens
+    for screen in index._screens.values():
+        screen.sets = [(key, patterns, FailingSet()) for key, patterns, _ in screen.sets]
+    expected = [(r.name, c) for r in rules if (c := match_rule(r, prepare(context))) is not None]
+    assert {"gcc", "lit", "code4", "exit4"} <= {name for name, _ in expected}
+    assert [(m.rule.name, m.captures) for m in book.matching(context)] == expected

@@ -33,7 +33,7 @@ from typing import Any
 
 from tether._types import Captures
 from tether.rules.match import Prepared, analyze, prepare, required_literals
-from tether.rules.model import Fact, Rule
+from tether.rules.model import _REGEX_FLAGS, Fact, Rule
 
 __all__ = ["Match", "RuleBook"]
 
@@ -66,16 +66,81 @@ class _LiteralSet:
         return literal_id
 
     def compile(self) -> Any:
-        import re2
+        return _compile_set(
+            ("(?i)" if ignore_case else "") + _escape(literal)
+            for literal, ignore_case in self.slots
+        )
 
-        options = re2.Options()
-        options.log_errors = False
-        options.max_mem = 1 << 30
-        matcher = re2.Set.SearchSet(options)
-        for literal, ignore_case in self.slots:
-            matcher.Add(("(?i)" if ignore_case else "") + re2.escape(literal))
-        matcher.Compile()
-        return matcher
+
+def _escape(literal: str) -> str:
+    import re2
+
+    return str(re2.escape(literal))
+
+
+_SENTINEL = r"\z"
+"""First pattern of every RE2 set: it matches any text, so a scan that does not report it failed
+(RE2 ran out of memory; the binding then reports nothing at all)."""
+
+
+def _compile_set(patterns: Iterable[str]) -> Any:
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 1 << 30
+    matcher = re2.Set.SearchSet(options)
+    matcher.Add(_SENTINEL)
+    for pattern in patterns:
+        matcher.Add(pattern)
+    matcher.Compile()
+    return matcher
+
+
+def _scan(matcher: Any, data: bytes) -> list[int] | None:
+    """Positions (from 0, in the order added) of the set's patterns found in ``data``.
+
+    ``None`` when the scan failed: then nothing may be ruled out.
+    """
+    found = matcher.Match(data)
+    if not found or 0 not in found:
+        return None
+    return [i - 1 for i in found if i]
+
+
+class _Screen:
+    """The regexes of one bucket of literal-free rules (always checked, or behind one equals
+    value), scanned together: one RE2 set pass per key rules out every pattern that occurs
+    nowhere, instead of one full search per pattern."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        by_key: dict[str, dict[str, None]] = {}
+        for rule in rules:
+            for fact in rule.when:
+                if fact.regex is not None:
+                    by_key.setdefault(fact.fact, {})[fact.regex] = None
+        self.sets: list[tuple[str, list[str], Any]] = []
+        for key, patterns in by_key.items():
+            if len(patterns) < 2:
+                continue
+            try:
+                compiled = _compile_set(_REGEX_FLAGS + pattern for pattern in patterns)
+            except Exception:
+                continue  # RE2 ran out of its memory budget: search these one by one
+            self.sets.append((key, list(patterns), compiled))
+
+    def run(self, prepared: Prepared) -> None:
+        for key, patterns, compiled in self.sets:
+            data = prepared.encoded(key)
+            if data is None:
+                continue
+            hits = _scan(compiled, data)
+            if hits is None:
+                continue
+            found = set(hits)
+            for i, pattern in enumerate(patterns):
+                if i not in found:
+                    prepared.rule_out(key, pattern)
 
 
 _Group = tuple[str, tuple[str, ...], bool]
@@ -161,6 +226,13 @@ class _Index:
             else:
                 self.always.append(position)
         self._plans: dict[int, _Plan] = {}
+        self._screens: dict[tuple[str, str] | None, _Screen] = {}
+
+    def _screen(self, bucket: tuple[str, str] | None, positions: list[int]) -> _Screen:
+        screen = self._screens.get(bucket)
+        if screen is None:
+            screen = self._screens[bucket] = _Screen(self.rules[p] for p in positions)
+        return screen
 
     def _lits(self, key: str) -> _LiteralSet:
         lits = self.keys.get(key)
@@ -178,20 +250,28 @@ class _Index:
         }
 
     def candidates(self, prepared: Prepared) -> list[int]:
-        """Positions of the rules that pass their gate for ``prepared``, in book order."""
+        """Positions of the rules that pass their gate for ``prepared``, in book order.
+
+        Also screens the regexes of the literal-free rules that pass (see ``_Screen``).
+        """
         found: set[int] = set(self.always)
+        if self.always:
+            self._screen(None, self.always).run(prepared)
         for key, value in prepared.items():
             owners = self.equals.get((key, value))
             if owners:
                 found.update(owners)
+                self._screen((key, value), owners).run(prepared)
         present: set[int] = set()
         for key, ids, compiled in self.sets:
             data = prepared.encoded(key)
             if data is None:
                 continue
-            slots = compiled.Match(data)
-            if slots:
-                present.update([ids[slot] for slot in slots])
+            hits = _scan(compiled, data)
+            if hits is None:  # the scan failed: every gate on this key passes
+                present.update(ids)
+            else:
+                present.update([ids[i] for i in hits])
         trigger, rest = self.trigger, self.rest
         for literal_id in present:
             for position in trigger.get(literal_id, ()):

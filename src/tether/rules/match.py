@@ -80,6 +80,10 @@ class Prepared(dict[str, str]):
             data = self._bytes[key] = text.encode("utf-8", errors="surrogatepass")
         return data
 
+    def rule_out(self, key: str, pattern: str) -> None:
+        """Record that ``pattern`` (a rule regex) occurs nowhere in the value of ``key``."""
+        self._found.setdefault((key, pattern), None)
+
     def search(self, fact: Fact, anchors: tuple[bytes, ...] = ()) -> Captures | None:
         """Captures if the regex ``fact`` holds for its key's value, else ``None`` (memoised).
 
