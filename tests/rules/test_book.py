@@ -18,7 +18,20 @@ from tether.rules.book import RuleBook
 from tether.rules.match import Prepared, analyze, anchor_lines, match_fact, match_rule, prepare
 from tether.rules.model import Fact, Rule, Step
 
-WORDS = ["abc", "xyz", "ERR", "err", "foo bar", "a:b", "Q7", "x.c", "«é»"]
+WORDS = [
+    "abc",
+    "xyz",
+    "ERR",
+    "err",
+    "foo bar",
+    "a:b",
+    "Q7",
+    "x.c",
+    "«é»",
+    "Straße",
+    "ﬁle",
+    "\u212aelvin",
+]
 """Literal pieces; short ones (under three characters) give the prefilter nothing."""
 
 PIECES: list[tuple[str, list[str]]] = [
@@ -320,3 +333,18 @@ def test_a_failed_set_scan_hides_no_rule() -> None:
     expected = [(r.name, c) for r in rules if (c := match_rule(r, prepare(context))) is not None]
     assert {"gcc", "lit", "code4", "exit4"} <= {name for name, _ in expected}
     assert [(m.rule.name, m.captures) for m in book.matching(context)] == expected
+
+
+def test_case_insensitive_literals_fold_as_re2_does() -> None:
+    """RE2's (?i) matches 'Straße' for 'straße' and 'ﬁle' only for 'ﬁle' (no 'ss', no 'fi')."""
+    rules = [
+        rule("street", Fact(fact="stderr", regex="(?i)straße gesperrt")),
+        rule("street-ss", Fact(fact="stderr", regex="(?i)strasse gesperrt")),
+        rule("file", Fact(fact="stderr", regex="(?i)ﬁle missing")),
+        rule("kelvin", Fact(fact="stderr", regex="(?i)kelvin scale")),
+    ]
+    book = RuleBook(rules)
+    for text in ["Die STRAßE gesperrt", "strasse gesperrt", "ﬁle missing", "\u212aelvin scale"]:
+        expected = [r.name for r in rules if match_rule(r, prepare({"stderr": text})) is not None]
+        assert expected, text
+        assert [m.rule.name for m in book.matching({"stderr": text})] == expected

@@ -56,7 +56,8 @@ class _LiteralSet:
         """Literal ids in the order they were added to the set (the set reports positions)."""
 
     def add(self, literal: str, ignore_case: bool, ids: list[int]) -> int:
-        key = (literal.casefold() if ignore_case else literal, ignore_case)
+        # no case normalisation: RE2's (?i) folds ß and ẞ together, not ß and ss as casefold() does
+        key = (literal, ignore_case)
         literal_id = self.slots.get(key)
         if literal_id is None:
             literal_id = self.slots[key] = len(ids)
