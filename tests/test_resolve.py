@@ -72,3 +72,35 @@ def test_near_misses_rank_similar_rules_and_never_include_matches(
     assert "git-index-lock" not in with_starter  # it matches, so it is no miss
     assert all(m.score > 0 for m in misses)
     assert misses[0].unmet and misses[0].unmet[0].regex == "cannot lock ref"
+
+
+def test_many_rules_sharing_gcc_literals_resolve_exactly_on_a_real_build_log(
+    home: Path, tmp_path: Path
+) -> None:
+    """300 gcc rules share '.c:' and ': error: '; the one naming the real undeclared identifier
+    is returned with its captures, buried in a long log, and the result equals checking every rule."""
+    import shutil
+
+    import pytest
+
+    from tether.rules.match import match_rule, prepare
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    (tmp_path / "broken.c").write_text("int main(void) { return undeclared_thing + 1; }\n")
+    proc = subprocess.run(["gcc", "-c", "broken.c"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode != 0 and "undeclared_thing" in proc.stderr
+    noise = "".join(
+        f"  CC      src/mod{i}/file{i}.o\nsrc/x{i}.c:{i}:1: warning: unused\n" for i in range(800)
+    )
+    context = {"stderr": noise + proc.stderr + noise, "exit_code": proc.returncode}
+    for i in range(300):
+        ident = "undeclared_thing" if i == 123 else f"other_ident_{i}"
+        pattern = rf"(?P<file>[\w/.-]+\.c):(?P<line>\d+):(?P<col>\d+): error: .{ident}. undeclared"
+        write_rule(home, f"gcc-{i}", rule_text(f"gcc-{i}", pattern.replace("'", "''")))
+    engine = Tether(home=home, starter_rules=False)
+    assert [r.name for r in engine.resolve(context)] == ["gcc-123"]
+    [match] = engine.book.matching(context)
+    assert match.captures["file"] == "broken.c" and match.captures["line"] == "1"
+    brute = [(r.name, c) for r in engine.book if (c := match_rule(r, prepare(context))) is not None]
+    assert brute == [(match.rule.name, match.captures)]
