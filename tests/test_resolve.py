@@ -77,7 +77,7 @@ def test_near_misses_rank_similar_rules_and_never_include_matches(
 def test_many_rules_sharing_gcc_literals_resolve_exactly_on_a_real_build_log(
     home: Path, tmp_path: Path
 ) -> None:
-    """300 gcc rules share '.c:' and ': error: '; the one naming the real undeclared identifier
+    """300 line-local gcc rules share '.c:' and ': error: '; the one naming the real undeclared identifier
     is returned with its captures, buried in a long log, and the result equals checking every rule."""
     import shutil
 
@@ -96,7 +96,9 @@ def test_many_rules_sharing_gcc_literals_resolve_exactly_on_a_real_build_log(
     context = {"stderr": noise + proc.stderr + noise, "exit_code": proc.returncode}
     for i in range(300):
         ident = "undeclared_thing" if i == 123 else f"other_ident_{i}"
-        pattern = rf"(?P<file>[\w/.-]+\.c):(?P<line>\d+):(?P<col>\d+): error: .{ident}. undeclared"
+        pattern = (
+            rf"(?P<file>[\w/.-]+\.c):(?P<line>\d+):(?P<col>\d+): error: \S{ident}\S undeclared"
+        )
         write_rule(home, f"gcc-{i}", rule_text(f"gcc-{i}", pattern.replace("'", "''")))
     engine = Tether(home=home, starter_rules=False)
     assert [r.name for r in engine.resolve(context)] == ["gcc-123"]
