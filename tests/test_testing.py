@@ -135,3 +135,10 @@ def test_usable_with_pydantic_ai_directly():
 
 def test_not_collected_by_pytest():
     assert ScriptedModel.__test__ is False
+
+
+def test_requests_before_running_out_are_still_counted():
+    llm = LLM(ScriptedModel([server_error()]), sleep=_no_sleep)
+    with pytest.raises(AssertionError):
+        llm.complete(HI)
+    assert llm.usage.requests == 2

@@ -718,3 +718,20 @@ def test_model_requests_guard_is_not_mistaken_for_a_provider_error(server, make,
     with pytest.raises(RuntimeError, match="ALLOW_MODEL_REQUESTS"):
         llm.complete([UserMessage("hi")])
     assert server.hits == 0
+
+
+def test_missing_primary_key_is_raised_not_hidden_by_the_secondary(server, make, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    llm = make(ANTHROPIC.model, base_url=server.url, secondary=OPENAI.model,
+               secondary_base_url=server.url + "/v1")  # fmt: skip
+    with pytest.raises(MissingKey, match="ANTHROPIC_API_KEY"):
+        llm.complete([UserMessage("hi")])
+    assert server.hits == 0
+
+
+def test_tools_unsupported_still_counts_the_request(server, make):
+    server.default = error(400, "does not support tools")
+    llm = make(COMPATIBLE.model, base_url=server.url + "/v1")
+    with pytest.raises(ToolsUnsupported):
+        llm.complete([UserMessage("hi")], [READ_FILE])
+    assert llm.usage.requests == 1

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from tether.errors import (
+    MissingKey,
     ProviderError,
+    ProviderMissing,
     ProviderRejected,
     ProviderUnavailable,
     ToolsUnsupported,
@@ -297,7 +299,8 @@ class LLM:
             ProviderUnavailable: transient failures outlasted the retries, or every model is
                 cooling down.
             ToolsUnsupported: a local model that cannot call tools was sent tools.
-            MissingKey, ProviderMissing, UnknownProvider: the model is not usable here.
+            MissingKey, ProviderMissing: a model is not usable here (raised even when a
+                secondary is set: a configuration mistake is not a provider failure).
         """
         with self._lock:
             if self._thread is None:
@@ -336,11 +339,16 @@ class LLM:
                 response = await self._try_slot(
                     slot, index, wire, params, settings, bool(tools), on_delta, spent
                 )
-            except ToolsUnsupported:
+            except (ToolsUnsupported, MissingKey, ProviderMissing):
+                # The caller's setup is wrong: say so now instead of quietly using the secondary.
+                self.usage.add(spent)
                 raise
             except ProviderError as exc:
                 last = exc
                 continue
+            except BaseException:
+                self.usage.add(spent)  # requests that were sent still count
+                raise
             response.usage = spent
             response.attempts = spent.requests
             response.cost_usd = self.prices.cost_usd(slot.name, spent)
