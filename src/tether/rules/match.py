@@ -11,6 +11,7 @@ it is the middle that is noise. The cap keeps a 50 MB log from costing
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -215,8 +216,9 @@ def match_context(rule: Rule, context: Context) -> Captures | None:
 
 _MIN_LITERAL = 3
 
-ANALYSIS_VERSION = 2
-"""Bumped whenever :func:`analyze` changes, so stored analyses (the rule cache) are redone."""
+ANALYSIS_VERSION = f"2/py{sys.version_info[0]}.{sys.version_info[1]}"
+"""Changes with :func:`analyze` (bump the number) and with the Python whose regex parser it
+reads patterns with, so analyses stored in the rule cache are redone then."""
 
 
 class PatternInfo(NamedTuple):
