@@ -344,3 +344,27 @@ def test_a_bare_function_model_is_accepted(make):
 def test_a_non_model_is_a_type_error():
     with pytest.raises(TypeError, match="provider/model"):
         LLM(42)
+
+
+def test_a_stream_that_breaks_after_delivering_text_is_not_retried_or_failed_over() -> None:
+    from pydantic_ai.models.function import FunctionModel
+
+    hits: list[int] = []
+
+    async def broken(messages: Any, info: Any) -> Any:
+        hits.append(1)
+        yield "partial "
+        raise rate_limited(1.0)
+
+    secondary = ScriptedModel([reply("from the secondary")])
+    waits: list[float] = []
+
+    async def sleep(s: float) -> None:
+        waits.append(s)
+
+    llm = LLM(FunctionModel(stream_function=broken), secondary=secondary, sleep=sleep)
+    seen: list[str] = []
+    with pytest.raises(ProviderUnavailable, match="not retried"):
+        llm.complete([UserMessage("hi")], on_delta=seen.append)
+    assert seen == ["partial "]  # delivered once, never repeated
+    assert hits == [1] and waits == [] and secondary.requests == []

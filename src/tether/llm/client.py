@@ -157,6 +157,19 @@ def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure | N
     return None
 
 
+class _Deltas:
+    """The caller's ``on_delta``, counting what was delivered (a broken stream that already
+    delivered text is not retried: the caller would see the text twice)."""
+
+    def __init__(self, callback: Callable[[str], None]) -> None:
+        self.callback = callback
+        self.delivered = 0
+
+    def __call__(self, text: str) -> None:
+        self.delivered += 1
+        self.callback(text)
+
+
 class _LoopThread:
     """A private event loop on a daemon thread, for the sync API (keeps SDK connection pools
     bound to one loop across calls)."""
@@ -292,7 +305,9 @@ class LLM:
             tools: the tools the model may call.
             max_tokens: the output-token limit of this call.
             temperature: sampling temperature (provider default when ``None``).
-            on_delta: called with each text delta as it streams in (the call is streamed).
+            on_delta: called with each text delta as it streams in (the call is streamed). A
+                stream that breaks after delivering text is neither retried nor failed over,
+                so the caller never sees text twice: it raises ProviderUnavailable.
 
         Raises:
             ProviderRejected: the provider refused the request (no secondary, or it failed too).
@@ -327,7 +342,10 @@ class LLM:
             settings["temperature"] = temperature
         spent = Usage()
         last: ProviderError | None = None
+        stream = _Deltas(on_delta) if on_delta is not None else None
         for index, slot in enumerate(self.slots):
+            if stream is not None and stream.delivered:
+                break  # text already reached the caller: another model would repeat it
             if slot.open_until > self.clock():
                 left = slot.open_until - self.clock()
                 last = ProviderUnavailable(
@@ -337,7 +355,7 @@ class LLM:
                 continue
             try:
                 response = await self._try_slot(
-                    slot, index, wire, params, settings, bool(tools), on_delta, spent
+                    slot, index, wire, params, settings, bool(tools), stream, spent
                 )
             except (ToolsUnsupported, MissingKey, ProviderMissing):
                 # The caller's setup is wrong: say so now instead of quietly using the secondary.
@@ -392,7 +410,7 @@ class LLM:
         params: Any,
         settings: dict[str, Any],
         with_tools: bool,
-        on_delta: Callable[[str], None] | None,
+        stream: _Deltas | None,
         spent: Usage,
     ) -> LLMResponse:
         from tether.llm.convert import to_response
@@ -403,7 +421,7 @@ class LLM:
         while True:
             spent.requests += 1
             try:
-                raw = await self._request(model, wire, params, settings, on_delta)
+                raw = await self._request(model, wire, params, settings, stream)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -432,6 +450,12 @@ class LLM:
                     **self._where(slot), status=failure.status, kind=failure.rejected_kind,
                 ) from _cause(failure.error, secrets)  # fmt: skip
             failures += 1
+            if stream is not None and stream.delivered:
+                raise ProviderUnavailable(
+                    f"the stream broke after {stream.delivered} text deltas had been delivered "
+                    f"({_describe(failure, secrets)}); not retried, so no text is repeated",
+                    **self._where(slot), attempts=failures,
+                ) from _cause(failure.error, secrets)  # fmt: skip
             wait = self.retry.wait_s(failures, failure.retry_after, self.rng)
             if failures >= self.retry.attempts or waited + wait > self.retry.max_wait_s:
                 self._trip(slot)
