@@ -260,7 +260,7 @@ def _runs(items: Any) -> list[tuple[str, ...]]:
         run.clear()
 
     def walk(items: Any) -> None:
-        for op, arg in items:
+        for op, arg in getattr(items, "data", items):  # a SubPattern indexes slowly
             name = op.name
             if name == "LITERAL":
                 run.append(chr(arg))
@@ -299,7 +299,7 @@ def _class_has_newline(items: Any) -> bool:
     """Whether a parsed character class (``IN`` items) can match ``\\n``; unknown items say yes."""
     negated = False
     covers = False
-    for op, arg in items:
+    for op, arg in getattr(items, "data", items):  # a SubPattern indexes slowly
         name = op.name
         if name == "NEGATE":
             negated = True
@@ -324,7 +324,7 @@ def _beyond_line(items: Any) -> bool:
 
     Anything not understood says yes.
     """
-    for op, arg in items:
+    for op, arg in getattr(items, "data", items):  # a SubPattern indexes slowly
         name = op.name
         if name == "LITERAL":
             if arg == 10:
