@@ -301,7 +301,9 @@ class Tether:
 
             settings = self.config.engine
             if settings.prices:
-                prices = PriceTable.from_file(self.home / settings.prices, policy=settings.pricing_policy)
+                prices = PriceTable.from_file(
+                    self.home / settings.prices, policy=settings.pricing_policy
+                )
             else:
                 prices = PriceTable.bundled(policy=settings.pricing_policy)
             if isinstance(self._llm_arg, LLM):
