@@ -6,6 +6,12 @@ up to :data:`MATCH_CAP_BYTES` per value. A longer value keeps its head
 line: build logs put the command at the top and the error at the bottom, and
 it is the middle that is noise. The cap keeps a 50 MB log from costing
 50 MB of regex scanning on every rule.
+
+:func:`match_rule` is the reference: what a rule's facts say, checked one by
+one. For the rule book's prefilter, :func:`analyze` reads a pattern once and
+says what every match must contain and whether matches stay within a line;
+:meth:`Prepared.search` uses that to search only the lines holding a
+required literal, with the same result as a search of the whole value.
 """
 
 from __future__ import annotations
