@@ -368,3 +368,19 @@ def test_a_stream_that_breaks_after_delivering_text_is_not_retried_or_failed_ove
         llm.complete([UserMessage("hi")], on_delta=seen.append)
     assert seen == ["partial "]  # delivered once, never repeated
     assert hits == [1] and waits == [] and secondary.requests == []
+
+
+def test_without_the_llm_extra_the_first_call_says_what_to_install() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['pydantic_ai'] = None\n"  # as if the extra were not installed
+        "from tether.llm import LLM, UserMessage\n"
+        "from tether.errors import ProviderMissing\n"
+        "llm = LLM('anthropic/claude-sonnet-4', api_key='k')\n"
+        "try:\n    llm.complete([UserMessage('x')])\n"
+        "except ProviderMissing as e:\n    print(e.extra, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("llm ") and "pip install 'tether[llm]'" in out.stdout

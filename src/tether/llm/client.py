@@ -157,6 +157,20 @@ def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure | N
     return None
 
 
+def _require_provider_layer(slot: _Slot) -> None:
+    """Raise ProviderMissing (not a bare ImportError) when pydantic-ai is not installed."""
+    try:
+        import pydantic_ai  # noqa: F401
+    except ImportError:
+        from tether.errors import ProviderMissing
+
+        where = slot.name.split("/", 1)
+        raise ProviderMissing(
+            "the LLM provider layer (pydantic-ai) is not installed: pip install 'tether[llm]'",
+            provider=where[0], model=where[-1], extra="llm",
+        ) from None  # fmt: skip
+
+
 class _Deltas:
     """The caller's ``on_delta``, counting what was delivered (a broken stream that already
     delivered text is not retried: the caller would see the text twice)."""
@@ -333,6 +347,7 @@ class LLM:
         on_delta: Callable[[str], None] | None = None,
     ) -> LLMResponse:
         """The async form of :meth:`complete` (same arguments and errors)."""
+        _require_provider_layer(self.slots[0])
         from tether.llm.convert import request_parameters, to_model_messages
 
         wire = to_model_messages(messages)
