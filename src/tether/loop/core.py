@@ -42,6 +42,7 @@ from tether.llm.client import LLM
 from tether.llm.types import (
     Message,
     SystemMessage,
+    ToolDefinition,
     ToolResultMessage,
     Usage,
     UserMessage,
@@ -174,6 +175,7 @@ class Loop:
         self.summaries: list[str] = []
         """One line per iteration that left the verbatim window, computed once and kept."""
         self._system: SystemMessage | None = None
+        self._definitions: list[ToolDefinition] = []
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
         self.reports: list[IterationReport] = []
@@ -260,6 +262,7 @@ class Loop:
         if refusal:
             return self._finish(LoopStatus.ERROR, refusal)
         self._system = SystemMessage(self._system_prompt())
+        self._definitions = self.runner.definitions()
         self.messages = []
         previous: MetricSnapshot | None = None
         pending: IterationReport | None = None
@@ -267,7 +270,7 @@ class Loop:
         plan_invalid_streak = 0
         last_text = ""
         for index in range(1, self.max_iterations + 2):
-            stop = self._ceiling_reached(index)
+            stop = self._ceiling_reached()
             if stop is not None:
                 return self._finish(
                     LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=last_text
@@ -298,17 +301,14 @@ class Loop:
                         return self._finish(LoopStatus.SUCCESS, f"goal metric reports success: {snapshot.detail}",
                                             text=last_text)  # fmt: skip
             if pending is not None:
-                decision = self._judge(pending)
-                if decision is not None and decision.stop:
+                halt = self._judge(pending, notes)
+                if halt is not None:
                     return self._finish(
-                        _status(decision.status), decision.reason, resumable=True, text=last_text
+                        _status(halt.status), halt.reason, resumable=True, text=last_text
                     )
-                if decision is not None and decision.message:
-                    notes.append(decision.message)
                 pending = None
             if index > self.max_iterations:
-                return self._finish(LoopStatus.BUDGET_EXHAUSTED,
-                                    f"iterations ceiling reached ({self.max_iterations})", resumable=True, text=last_text)  # fmt: skip
+                break  # the extra pass only measured the last iteration's effect
             prompt = self._user_prompt(index, observation_text, notes)
             notes = []
             self._close_iteration()
@@ -332,7 +332,7 @@ class Loop:
                     )
                 self.trace.emit("model.claim", iteration=index, text=response.text[:2000])
             else:
-                stop = self._ceiling_reached(index, before_tools=True)
+                stop = self._ceiling_reached()
                 if stop is not None:
                     return self._finish(
                         LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=last_text
@@ -355,21 +355,15 @@ class Loop:
             self.trace.emit("iteration.end", iteration=index, tool_calls=len(report.tool_calls),
                             repeated=len(report.repeated), invalid=report.invalid, text_only=report.text_only)  # fmt: skip
             if self.goal_metric is None or self.observe is None:
-                decision = self._judge(report)
-                if decision is not None and decision.stop:
+                halt = self._judge(report, notes)
+                if halt is not None:
                     return self._finish(
-                        _status(decision.status), decision.reason, resumable=True, text=last_text
+                        _status(halt.status), halt.reason, resumable=True, text=last_text
                     )
-                if decision is not None and decision.message:
-                    notes.append(decision.message)
             else:
-                pending = report
-        return self._finish(
-            LoopStatus.BUDGET_EXHAUSTED,
-            "iterations ceiling reached",
-            resumable=True,
-            text=last_text,
-        )
+                pending = report  # judged once the next observation shows its effect
+        return self._finish(LoopStatus.BUDGET_EXHAUSTED, f"iterations ceiling reached ({self.max_iterations})",
+                            resumable=True, text=last_text)  # fmt: skip
 
     # -- context -----------------------------------------------------------------------------------
 
@@ -400,7 +394,7 @@ class Loop:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def _ceiling_reached(self, index: int, *, before_tools: bool = False) -> str | None:
+    def _ceiling_reached(self) -> str | None:
         elapsed = self.clock() - self._started
         if elapsed >= self.wall_clock_s:
             return f"wall-clock ceiling reached ({elapsed:.1f} of {self.wall_clock_s:g} s)"
@@ -415,25 +409,25 @@ class Loop:
         assert self.trace is not None
         text_parts: list[str] = []
         for attempt in range(_MAX_CONTINUATIONS + 1):
-            definitions = self.runner.definitions()
+            definitions = self._definitions
             conversation = self.conversation()
             estimate = estimate_tokens(conversation, definitions)
             left = self.token_limit - self.usage.total_tokens - estimate
             if left < _MIN_OUTPUT_TOKENS:
                 return None, (f"token ceiling: the next call needs about {estimate:,} input tokens and only "
                               f"{self.token_limit - self.usage.total_tokens:,} are left")  # fmt: skip
-            if self.cost_limit_usd is not None:
-                price = self.llm.prices.price(self.llm.model)
-                if price is not None:
-                    projected = (self.cost_usd or 0.0) + estimate * price.input / 1e6
-                    if projected >= self.cost_limit_usd:
-                        return (
-                            None,
-                            f"USD ceiling: the next call would cost about ${projected:.4f} in total",
-                        )
             max_tokens = min(self.max_tokens_per_call, left)
-            if self.cost_limit_usd is not None and (price := self.llm.prices.price(self.llm.model)):
-                room = self.cost_limit_usd - (self.cost_usd or 0.0) - estimate * price.input / 1e6
+            price = (
+                self.llm.prices.price(self.llm.model) if self.cost_limit_usd is not None else None
+            )
+            if self.cost_limit_usd is not None and price is not None:
+                projected = (self.cost_usd or 0.0) + estimate * price.input / 1e6
+                if projected >= self.cost_limit_usd:
+                    return (
+                        None,
+                        f"USD ceiling: the next call would cost about ${projected:.4f} in total",
+                    )
+                room = self.cost_limit_usd - projected
                 max_tokens = max(1, min(max_tokens, int(room * 1e6 / price.output)))
             try:
                 response = await self.llm.acomplete(
@@ -466,7 +460,7 @@ class Loop:
                 )
             )
             self.trace.emit("llm.continue", iteration=index, attempt=attempt + 1)
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable: the last attempt always returns")
 
     async def _act(self, index: int, calls: Sequence[Any], report: IterationReport) -> bool:
         """Run the calls; returns True when an invalid call used up its corrections."""
@@ -496,7 +490,9 @@ class Loop:
             )
         return exhausted
 
-    def _judge(self, report: IterationReport) -> PolicyDecision | None:
+    def _judge(self, report: IterationReport, notes: list[str]) -> PolicyDecision | None:
+        """Ask every policy about ``report``; returns the first STOP, else adds their messages
+        (one note) to ``notes`` for the next prompt and returns ``None``."""
         assert self.trace is not None
         messages: list[str] = []
         for policy in self.policies:
@@ -509,7 +505,9 @@ class Loop:
                 return decision  # a STOP is a stop: never turned into a question or a nudge
             if decision.message:
                 messages.append(decision.message)
-        return PolicyDecision(message="\n".join(messages)) if messages else None
+        if messages:
+            notes.append("\n".join(messages))
+        return None
 
     # -- prompts -----------------------------------------------------------------------------------
 
