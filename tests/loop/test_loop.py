@@ -216,3 +216,39 @@ def test_no_progress_window_is_configurable() -> None:
                   policies=[NoProgress(window=1)]).run()  # fmt: skip
     assert result.status is LoopStatus.NO_PROGRESS
     assert len(model.requests) == 1
+
+
+def test_exit_tool_ends_the_run_with_its_status_and_value(tmp_path: Path) -> None:
+    def give_up(reason: str) -> dict[str, str]:
+        """Stop: the goal cannot be reached.
+
+        Args:
+            reason: why.
+        """
+        return {"gave_up": reason}
+
+    def done(summary: str) -> str:
+        """The goal is reached.
+
+        Args:
+            summary: what was done.
+        """
+        if not summary.strip():
+            raise ValueError("say what was done")
+        return summary
+
+    model = ScriptedModel([
+        reply(tool_calls=[call("done", summary=" ")]),  # fails: goes back to the model
+        reply(tool_calls=[call("list_directory", path=str(tmp_path)), call("give_up", reason="no access")]),
+    ])  # fmt: skip
+    loop = Loop("reach it", [*builtin_tools(), give_up, done], model,
+                exits={"done": "SUCCESS", "give_up": "NO_PROGRESS"}, quiet=True)  # fmt: skip
+    result = loop.run()
+    assert result.status is LoopStatus.NO_PROGRESS
+    assert result.exit is not None and result.exit.tool == "give_up"
+    assert result.exit.arguments == {"reason": "no access"}
+    assert result.exit.value == {"gave_up": "no access"}
+    assert json.loads(result.text) == {"gave_up": "no access"}
+    assert "say what was done" in _tool_returns(model.requests[1].messages)
+    with pytest.raises(ValueError, match="not registered: nope"):
+        Loop("x", builtin_tools(), model, exits=["nope"])

@@ -16,13 +16,14 @@ from tether.loop.progress import (
     NoProgress,
     PolicyDecision,
 )
-from tether.loop.result import LoopResult, LoopStatus
+from tether.loop.result import LoopExit, LoopResult, LoopStatus
 from tether.loop.trace import Trace
 
 __all__ = [
     "GoalMetric",
     "IterationReport",
     "Loop",
+    "LoopExit",
     "LoopResult",
     "LoopStatus",
     "MetricSnapshot",

@@ -34,7 +34,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tether.errors import PricingStale, ProviderError, TetherError
@@ -55,9 +55,9 @@ from tether.loop.progress import (
     PolicyDecision,
     action_fingerprint,
 )
-from tether.loop.result import LoopResult, LoopStatus
+from tether.loop.result import LoopExit, LoopResult, LoopStatus
 from tether.loop.trace import Trace
-from tether.tools.invoke import ToolRunner
+from tether.tools.invoke import ToolRunner, render_output
 from tether.tools.tool import Tool, ToolRegistry
 
 __all__ = ["Loop", "NestedLoopError", "Policy"]
@@ -105,6 +105,11 @@ class Loop:
         policies: judges of each iteration; default ``[NoProgress(3)]``. A plain function
             taking an :class:`IterationReport` works. A policy with an ``on_loop_event(event)``
             method also receives every trace event as it happens (see ``RegulatorPolicy``).
+        exits: tools that end the run when they succeed: names (status SUCCESS) or a mapping
+            name → status (e.g. ``{"done": "SUCCESS", "give_up": "NO_PROGRESS"}``). The run ends
+            after the batch holding the first successful exit call; ``result.exit`` carries its
+            name, arguments and return value, and ``result.text`` its output. An exit call that
+            fails (the tool raised) goes back to the model like any error.
         max_iterations: ceiling on iterations.
         token_limit: ceiling on input + output tokens, estimated input counted before each call.
         wall_clock_s: ceiling on seconds since the run started.
@@ -129,6 +134,7 @@ class Loop:
         observe: Callable[[], Any] | None = None,
         goal_metric: GoalMetric | None = None,
         policies: Sequence[Policy] | None = None,
+        exits: Mapping[str, LoopStatus | str] | Iterable[str] = (),
         max_iterations: int = 20,
         token_limit: int = 500_000,
         wall_clock_s: float = 1800.0,
@@ -156,6 +162,14 @@ class Loop:
         self.observe = observe
         self.goal_metric = goal_metric
         self.policies: list[Policy] = list(policies) if policies is not None else [NoProgress(3)]
+        self.exits: dict[str, LoopStatus] = (
+            {name: LoopStatus(status) for name, status in exits.items()}
+            if isinstance(exits, Mapping)
+            else dict.fromkeys(exits, LoopStatus.SUCCESS)
+        )
+        unknown = sorted(set(self.exits) - set(self.runner.tools.names()))
+        if unknown:
+            raise ValueError(f"Loop exits name tools that are not registered: {', '.join(unknown)}")
         self.max_iterations = max_iterations
         self.token_limit = token_limit
         self.wall_clock_s = wall_clock_s
@@ -337,7 +351,14 @@ class Loop:
                     return self._finish(
                         LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=last_text
                     )
-                invalid_exhausted = await self._act(index, response.tool_calls, report)
+                invalid_exhausted, exit_ = await self._act(index, response.tool_calls, report)
+                if exit_ is not None:
+                    self.reports.append(report)
+                    self.trace.emit("iteration.end", iteration=index, tool_calls=len(report.tool_calls),
+                                    repeated=len(report.repeated), invalid=report.invalid, exit=exit_.tool)  # fmt: skip
+                    status = self.exits[exit_.tool]
+                    return self._finish(status, f"the model called {exit_.tool}", resumable=False,
+                                        text=render_output(exit_.value), exit=exit_)  # fmt: skip
                 if invalid_exhausted:
                     plan_invalid_streak += 1
                     self.trace.emit(
@@ -462,8 +483,11 @@ class Loop:
             self.trace.emit("llm.continue", iteration=index, attempt=attempt + 1)
         raise AssertionError("unreachable: the last attempt always returns")
 
-    async def _act(self, index: int, calls: Sequence[Any], report: IterationReport) -> bool:
-        """Run the calls; returns True when an invalid call used up its corrections."""
+    async def _act(
+        self, index: int, calls: Sequence[Any], report: IterationReport
+    ) -> tuple[bool, LoopExit | None]:
+        """Run the calls; returns (an invalid call used up its corrections, the first
+        successful exit call)."""
         assert self.trace is not None
         for call in calls:
             fingerprint = action_fingerprint(call)
@@ -478,7 +502,11 @@ class Loop:
         finally:
             _RUNNING.reset(token)
         exhausted = False
+        exit_: LoopExit | None = None
         for call, result in zip(calls, results, strict=True):
+            if exit_ is None and result.ok and call.name in self.exits:
+                arguments = call.arguments if isinstance(call.arguments, dict) else {}
+                exit_ = LoopExit(call.name, arguments, result.value)
             if result.status in _INVALID_STATUSES:
                 report.invalid += 1
                 exhausted = exhausted or self.runner.exhausted(call.name)
@@ -488,7 +516,7 @@ class Loop:
             self.messages.append(
                 ToolResultMessage(call.id, call.name, result.content, not result.ok)
             )
-        return exhausted
+        return exhausted, exit_
 
     def _judge(self, report: IterationReport, notes: list[str]) -> PolicyDecision | None:
         """Ask every policy about ``report``; returns the first STOP, else adds their messages
@@ -549,9 +577,15 @@ class Loop:
     # -- ending ------------------------------------------------------------------------------------
 
     def _finish(
-        self, status: LoopStatus, reason: str, *, resumable: bool = False, text: str = ""
+        self,
+        status: LoopStatus,
+        reason: str,
+        *,
+        resumable: bool = False,
+        text: str = "",
+        exit: LoopExit | None = None,
     ) -> LoopResult:
-        result = LoopResult(
+        result = LoopResult(exit=exit,
             status=status, reason=reason, resumable=resumable, text=text, usage=self.usage,
             cost_usd=self.cost_usd, iterations=len(self.reports),
             signals=[f"iteration {r.index}: {r.trend}" for r in self.reports if r.trend == "regressed"],

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from tether.llm.types import Usage
 
-__all__ = ["RECOMMENDED", "LoopResult", "LoopStatus"]
+__all__ = ["RECOMMENDED", "LoopExit", "LoopResult", "LoopStatus"]
 
 
 class LoopStatus(StrEnum):
@@ -42,6 +43,21 @@ RECOMMENDED: dict[LoopStatus, str] = {
 """What to do next, by status."""
 
 
+@dataclass(frozen=True)
+class LoopExit:
+    """An exit tool that ended the run (see ``Loop(exits=...)``).
+
+    Attributes:
+        tool: the exit tool's name.
+        arguments: the arguments it was called with.
+        value: what it returned.
+    """
+
+    tool: str
+    arguments: dict[str, Any]
+    value: Any = None
+
+
 @dataclass
 class LoopResult:
     """The outcome of :meth:`tether.loop.Loop.run`.
@@ -56,6 +72,7 @@ class LoopResult:
         cost_usd: USD over the run, ``None`` when the model has no price.
         iterations: iterations started.
         signals: what the evaluation noticed along the way (repetition, regression ...).
+        exit: the exit tool that ended the run, if one did.
     """
 
     status: LoopStatus
@@ -67,6 +84,7 @@ class LoopResult:
     cost_usd: float | None = None
     iterations: int = 0
     signals: list[str] = field(default_factory=list)
+    exit: LoopExit | None = None
 
     def __post_init__(self) -> None:
         if not self.recommended_action:
