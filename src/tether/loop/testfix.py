@@ -53,7 +53,7 @@ READ_MAX_CHARS = 24_000
 """Most characters of numbered lines ``read_file`` returns in one call."""
 LIST_MAX_FILES = 1_000
 """Most paths ``list_files`` returns."""
-_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "env", "build", "dist"})
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "build", "dist"})
 _EXIT_LINE = re.compile(r"(?:^|\n)exit code: (-?\d+)\s*$")
 _SUMMARY = re.compile(r"^=*\s*((?:\d+ [a-z]+(?:, )?)+|no tests ran) in \d[\d.]*s\b.*?=*$")
 _COUNT = re.compile(r"(\d+) ([a-z]+)")
@@ -84,6 +84,7 @@ class TestFixLoop(Loop):
 
     Raises:
         ToolError: ``repo`` is not a directory.
+        ValueError: ``timeout_s`` is not positive.
         TypeError: ``observe`` or ``tools`` in ``loop_options`` (this blueprint owns both).
     """
 
