@@ -1,0 +1,1 @@
+"""Where rules meet the LLM: the explorer, and rules whose fix is a governed conversation."""
