@@ -274,6 +274,14 @@ class Tether:
         return self._apply(rule, captures, context)
 
     def _apply(self, rule: Rule, captures: dict[str, str], context: Context) -> RuleRun:
+        if rule.kind == "llm":  # a governed conversation instead of Python steps
+            from tether.explore.llm_rule import run_llm_rule
+            from tether.tools import default_tools
+
+            self.load()  # tools defined in <home>/actions are registered with the rules
+            return run_llm_rule(rule, captures, context, llm=lambda: self.llm,
+                                tools=(self.tools, default_tools), home=self.home,
+                                workdir=Path.cwd())  # fmt: skip
         from tether.actions.run import run_rule
 
         self.load()  # actions in <home>/actions are discovered with the rules
