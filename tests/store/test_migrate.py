@@ -33,7 +33,17 @@ REGULATOR_STATE = [
     ("state_json", "TEXT", 1, None, 0),
     ("updated_utc", "TEXT", 1, None, 0),
 ]
-NAMES = ["m001_rule_stats", "m002_rule_cache", "m003_regulator_state"]
+APPROVALS = [
+    ("token", "TEXT", 0, None, 1),
+    ("state_path", "TEXT", 1, None, 0),
+    ("request_json", "TEXT", 1, None, 0),
+    ("status", "TEXT", 1, None, 0),
+    ("created_unix_s", "REAL", 1, None, 0),
+    ("expires_unix_s", "REAL", 1, None, 0),
+    ("decided_unix_s", "REAL", 0, None, 0),
+    ("note", "TEXT", 1, "''", 0),
+]
+NAMES = ["m001_rule_stats", "m002_rule_cache", "m003_regulator_state", "m004_approvals"]
 
 
 def columns(db: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:
@@ -61,7 +71,10 @@ def test_migrating_a_blank_database_creates_the_exact_schema(blank: sqlite3.Conn
 
     assert migrate(blank) == NAMES
 
-    assert tables(blank) == {"rule_stats", "rule_cache", "regulator_state", "_tether_migrations"}
+    assert tables(blank) == {
+        "rule_stats", "rule_cache", "regulator_state", "approvals", "_tether_migrations"
+    }  # fmt: skip
+    assert columns(blank, "approvals") == APPROVALS
     assert columns(blank, "rule_stats") == RULE_STATS
     assert columns(blank, "rule_cache") == RULE_CACHE
     assert columns(blank, "regulator_state") == REGULATOR_STATE
@@ -90,7 +103,7 @@ def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
     db.close()
 
 
-def m004_rule_notes(db: sqlite3.Connection) -> None:
+def m099_rule_notes(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE rule_stats ADD COLUMN notes TEXT")
 
 
@@ -101,17 +114,17 @@ def test_a_new_step_is_applied_once_on_an_existing_database(
     migrate(db)
     db.execute("INSERT INTO rule_stats (rule, hits) VALUES ('kept', 3)")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m004_rule_notes])
-    assert migrate(db) == ["m004_rule_notes"]
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m099_rule_notes])
+    assert migrate(db) == ["m099_rule_notes"]
     assert migrate(db) == []
 
     assert [c[0] for c in columns(db, "rule_stats")] == [c[0] for c in RULE_STATS] + ["notes"]
-    assert [n for n, _ in applied(db)] == [*NAMES, "m004_rule_notes"]
+    assert [n for n, _ in applied(db)] == [*NAMES, "m099_rule_notes"]
     assert list(db.execute("SELECT rule, hits, notes FROM rule_stats")) == [("kept", 3, None)]
     db.close()
 
 
-def m004_clashes(db: sqlite3.Connection) -> None:
+def m099_clashes(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE rule_stats (rule TEXT)")  # really fails: the table exists
 
 
@@ -119,7 +132,7 @@ def test_a_failing_step_rolls_back_the_whole_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = sqlite3.connect(tmp_path / "broken.db", isolation_level=None)
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m004_clashes])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m099_clashes])
 
     with pytest.raises(sqlite3.OperationalError, match="already exists"):
         migrate(db)

@@ -3,11 +3,25 @@
 ``Loop`` (:mod:`.core`) runs Observe → Plan → Act → Evaluate inside ceilings
 (iterations, tokens, wall clock, optional USD) checked before every model call
 and tool batch; :mod:`.progress` holds goal metrics and the ``NoProgress``
-policy; :mod:`.result` the statuses; :mod:`.trace` the live JSONL trace.
+policy; :mod:`.budget` the ``CostLimit`` policy and budget reports;
+:mod:`.approval` gated actions and their runners; :mod:`.state` the saved
+state (snapshot + journal) behind ``Loop.resume``; :mod:`.summary` the
+summaries of old iterations; :mod:`.result` the statuses; :mod:`.trace` the
+live JSONL trace; :mod:`.testfix` the ``TestFixLoop`` blueprint.
 """
 
 from __future__ import annotations
 
+from tether.loop.approval import (
+    ApprovalError,
+    ApprovalRequest,
+    ApprovalRunner,
+    CallbackApproval,
+    CLIApproval,
+    HeadlessApproval,
+    RequireApproval,
+)
+from tether.loop.budget import BudgetReport, CostLimit
 from tether.loop.core import Loop, NestedLoopError, Policy
 from tether.loop.progress import (
     GoalMetric,
@@ -17,19 +31,49 @@ from tether.loop.progress import (
     PolicyDecision,
 )
 from tether.loop.result import LoopExit, LoopResult, LoopStatus
+from tether.loop.state import (
+    ArtifactDriftError,
+    SchemaChangedError,
+    StateCorrupt,
+    StateError,
+    StateLocked,
+    StateVersionError,
+)
+from tether.loop.summary import DeterministicSummarizer, ModelSummarizer, Summarizer
+from tether.loop.testfix import PytestMetric, TestFixLoop
 from tether.loop.trace import Trace
 
 __all__ = [
+    "ApprovalError",
+    "ApprovalRequest",
+    "ApprovalRunner",
+    "ArtifactDriftError",
+    "BudgetReport",
+    "CLIApproval",
+    "CallbackApproval",
+    "CostLimit",
+    "DeterministicSummarizer",
     "GoalMetric",
+    "HeadlessApproval",
     "IterationReport",
     "Loop",
     "LoopExit",
     "LoopResult",
     "LoopStatus",
     "MetricSnapshot",
+    "ModelSummarizer",
     "NestedLoopError",
     "NoProgress",
     "Policy",
     "PolicyDecision",
+    "PytestMetric",
+    "RequireApproval",
+    "SchemaChangedError",
+    "StateCorrupt",
+    "StateError",
+    "StateLocked",
+    "StateVersionError",
+    "Summarizer",
+    "TestFixLoop",
     "Trace",
 ]

@@ -23,18 +23,27 @@ before every model call and every tool batch. Before a model call the input
 tokens of that call are estimated and counted, and its ``max_tokens`` is
 clamped to what is left, so a run cannot overshoot its token ceiling by the
 size of its own prompt. Reaching a ceiling returns a status, never raises.
+
+With ``state_path`` every step is saved (see :mod:`.state`: a snapshot plus an
+append-only journal, constant cost per step) and :meth:`Loop.resume` continues
+the run, deterministically: stored summaries are reused, never recomputed.
+Actions gated by :class:`~tether.loop.approval.RequireApproval` wait for an
+approval runner; a headless run pauses with a token (see :mod:`.approval`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from tether.errors import PricingStale, ProviderError, TetherError
@@ -42,11 +51,25 @@ from tether.llm.client import LLM
 from tether.llm.types import (
     Message,
     SystemMessage,
+    ToolCall,
     ToolDefinition,
     ToolResultMessage,
     Usage,
     UserMessage,
+    message_from_dict,
+    message_to_dict,
 )
+from tether.loop.approval import (
+    ApprovalError,
+    ApprovalRequest,
+    ApprovalRunner,
+    CLIApproval,
+    HeadlessApproval,
+    RequireApproval,
+    approval_store,
+    precondition_fingerprint,
+)
+from tether.loop.budget import BudgetReport, CostLimit
 from tether.loop.progress import (
     GoalMetric,
     IterationReport,
@@ -56,6 +79,14 @@ from tether.loop.progress import (
     action_fingerprint,
 )
 from tether.loop.result import LoopExit, LoopResult, LoopStatus
+from tether.loop.state import (
+    ArtifactDriftError,
+    LoopState,
+    SchemaChangedError,
+    StateError,
+    StateFile,
+)
+from tether.loop.summary import DeterministicSummarizer, Summarizer
 from tether.loop.trace import Trace
 from tether.tools.invoke import ToolRunner, render_output
 from tether.tools.tool import Tool, ToolRegistry
@@ -71,7 +102,11 @@ _RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar(
 _MAX_CONTINUATIONS = 2
 _MIN_OUTPUT_TOKENS = 16
 _SUMMARY_LINES = 40
+_KEEP_REPORTS = 20
 _INVALID_STATUSES = ("invalid_arguments", "unknown_tool")
+_EXTENDABLE = ("max_iterations", "token_limit", "wall_clock_s", "cost_limit_usd")
+_RESUMABLE_END = {"", "BUDGET_EXHAUSTED", "NO_PROGRESS", "AWAITING_APPROVAL", "PENDING_EXPIRED",
+                  "ABORTED", "ERROR"}  # fmt: skip
 
 
 class NestedLoopError(TetherError):
@@ -104,7 +139,10 @@ class Loop:
         goal_metric: measures observations; success ends the run, its trend feeds progress.
         policies: judges of each iteration; default ``[NoProgress(3)]``. A plain function
             taking an :class:`IterationReport` works. A policy with an ``on_loop_event(event)``
-            method also receives every trace event as it happens (see ``RegulatorPolicy``).
+            method also receives every trace event as it happens (see ``RegulatorPolicy``);
+            one with ``state()``/``restore(data)`` is saved with the run. Two policies act
+            before actions rather than after: :class:`~tether.loop.approval.RequireApproval`
+            gates actions, :class:`~tether.loop.budget.CostLimit` sets a USD ceiling.
         exits: tools that end the run when they succeed: names (status SUCCESS) or a mapping
             name → status (e.g. ``{"done": "SUCCESS", "give_up": "NO_PROGRESS"}``). The run ends
             after the batch holding the first successful exit call; ``result.exit`` carries its
@@ -112,17 +150,26 @@ class Loop:
             fails (the tool raised) goes back to the model like any error.
         max_iterations: ceiling on iterations.
         token_limit: ceiling on input + output tokens, estimated input counted before each call.
-        wall_clock_s: ceiling on seconds since the run started.
+        wall_clock_s: ceiling on seconds of running (summed over resumed sessions).
         cost_limit_usd: optional USD ceiling; refused (status ERROR) when the model has no price.
         max_tokens_per_call: output limit of one model call (clamped to what is left).
         verbatim_iterations: iterations kept word for word in the prompt; older ones are
-            summarised once, deterministically, one line each (keeps each call's size bounded).
+            summarised once, one line each (keeps each call's size bounded).
+        summarizer: writes those lines (default :class:`~tether.loop.summary.DeterministicSummarizer`;
+            :class:`~tether.loop.summary.ModelSummarizer` for a cheaper model).
         pinned: facts to keep in every prompt.
+        state_path: save the run here after every step (resume with :meth:`Loop.resume`).
         trace_path: JSONL file receiving every event live.
         on_event: called with every event dict.
+        approval_runner: decides gated actions (default: ask on the terminal when there is one,
+            else pause headless when ``state_path`` is set, else deny).
         abort: a ``threading.Event``; when set, the run stops at the next safe point (ABORTED).
         quiet: do not announce the ceilings on stderr at start.
         clock: monotonic seconds (injectable).
+
+    Raises:
+        TypeError: no ``llm``.
+        ValueError: a ceiling is not positive, or ``exits`` names an unregistered tool.
     """
 
     def __init__(
@@ -133,7 +180,7 @@ class Loop:
         *,
         observe: Callable[[], Any] | None = None,
         goal_metric: GoalMetric | None = None,
-        policies: Sequence[Policy] | None = None,
+        policies: Sequence[Policy | RequireApproval | CostLimit] | None = None,
         exits: Mapping[str, LoopStatus | str] | Iterable[str] = (),
         max_iterations: int = 20,
         token_limit: int = 500_000,
@@ -141,9 +188,12 @@ class Loop:
         cost_limit_usd: float | None = None,
         max_tokens_per_call: int = 4096,
         verbatim_iterations: int = 6,
+        summarizer: Summarizer | None = None,
         pinned: Sequence[str] = (),
+        state_path: str | os.PathLike[str] | None = None,
         trace_path: str | os.PathLike[str] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        approval_runner: ApprovalRunner | None = None,
         abort: threading.Event | None = None,
         quiet: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -161,7 +211,11 @@ class Loop:
         self.runner = ToolRunner(_registry(tools), clock=clock)
         self.observe = observe
         self.goal_metric = goal_metric
-        self.policies: list[Policy] = list(policies) if policies is not None else [NoProgress(3)]
+        self.policies: list[Any] = list(policies) if policies is not None else [NoProgress(3)]
+        self._approvals = [p for p in self.policies if isinstance(p, RequireApproval)]
+        usd_limits = [p.usd for p in self.policies if isinstance(p, CostLimit)]
+        if cost_limit_usd is not None:
+            usd_limits.append(cost_limit_usd)
         self.exits: dict[str, LoopStatus] = (
             {name: LoopStatus(status) for name, status in exits.items()}
             if isinstance(exits, Mapping)
@@ -173,38 +227,64 @@ class Loop:
         self.max_iterations = max_iterations
         self.token_limit = token_limit
         self.wall_clock_s = wall_clock_s
-        self.cost_limit_usd = cost_limit_usd
+        self.cost_limit_usd = min(usd_limits) if usd_limits else None
         self.max_tokens_per_call = max_tokens_per_call
+        self.verbatim_iterations = verbatim_iterations
+        self.summarizer: Summarizer = summarizer or DeterministicSummarizer()
         self.pinned = list(pinned)
+        self.state_path = Path(state_path) if state_path is not None else None
         self.trace_path = trace_path
         self.on_event = on_event
+        self.approval_runner = approval_runner
+        if isinstance(approval_runner, HeadlessApproval) and self.state_path is None:
+            raise ValueError("HeadlessApproval pauses the run to resume later: set state_path too")
         self.abort = abort
         self.quiet = quiet
         self.clock = clock
-        self.verbatim_iterations = verbatim_iterations
         self.messages: list[Message] = []
         """The current iteration's messages (its prompt, the model's turns, tool results)."""
         self.history: list[list[Message]] = []
-        """Finished iterations' messages, oldest first."""
+        """Finished iterations not yet summarised, oldest first (at most ``verbatim_iterations``)."""
         self.summaries: list[str] = []
-        """One line per iteration that left the verbatim window, computed once and kept."""
-        self._system: SystemMessage | None = None
-        self._definitions: list[ToolDefinition] = []
+        """The most recent summary lines (one per iteration that left the verbatim window)."""
+        self.summarised = 0
+        """Iterations summarised over the whole run."""
+        self.iteration = 0
+        """Iterations finished."""
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
         self.reports: list[IterationReport] = []
+        """The most recent judged iterations."""
+        self.signals: list[str] = []
         self.trace: Trace | None = None
+        self._system: SystemMessage | None = None
+        self._definitions: list[ToolDefinition] = []
         self._seen: set[str] = set()
         self._started = 0.0
+        self._elapsed_before = 0.0
+        self._previous: MetricSnapshot | None = None
+        self._pending: IterationReport | None = None
+        self._notes: list[str] = []
+        self._plan_invalid_streak = 0
+        self._last_text = ""
+        self._observation_text = ""
+        self._pending_approval: dict[str, Any] | None = None
+        self._approval_answer: dict[str, Any] | None = None
+        self._used_tokens: list[str] = []
+        self._state: LoopState | None = None
+        self._state_file: StateFile | None = None
+        self._resumed = False
+        self._added: dict[str, list[Any]] = {name: [] for name in LoopState.APPENDED}
 
     # -- running -----------------------------------------------------------------------------------
 
     def run(self) -> LoopResult:
-        """Run to a status (blocking). Ctrl-C ends it as ABORTED.
+        """Run to a status (blocking). Ctrl-C ends it as ABORTED, resumable from its state.
 
         Raises:
             NestedLoopError: called from inside a tool of a running loop.
             ConfigError: the trace file cannot be written.
+            StateError: ``state_path`` cannot be written, or holds an unfinished run.
         """
         if _RUNNING.get():
             raise NestedLoopError(
@@ -219,26 +299,34 @@ class Loop:
         try:
             return asyncio.run(self.arun())
         except KeyboardInterrupt:
-            return self._finish(LoopStatus.ABORTED, "interrupted (Ctrl-C)", resumable=True)
+            return self._finish(LoopStatus.ABORTED, "interrupted (Ctrl-C)", resumable=True,
+                                text=self._last_text)  # fmt: skip
 
     async def arun(self) -> LoopResult:
         """Run to a status (async form of :meth:`run`)."""
         if _RUNNING.get():
             raise NestedLoopError("Loop.arun() called from inside a running loop's tool")
-        token = _RUNNING.set(True)
         self.trace = Trace(self.trace_path, on_event=self._dispatch)
-        self._started = self.clock()
+        try:
+            self._open_state()
+        except BaseException:
+            self.trace.close()
+            raise
+        token = _RUNNING.set(True)
+        self._started = self.clock() - self._elapsed_before
         try:
             return await self._run()
         except _ProviderStop as stop:
-            return self._finish(
-                LoopStatus.ERROR, f"model call failed: {stop.error}", resumable=True
-            )
+            return self._finish(LoopStatus.ERROR, f"model call failed: {stop.error}",
+                                resumable=True, text=self._last_text)  # fmt: skip
+        except StateError as exc:
+            return self._finish(LoopStatus.ERROR, f"cannot save the state: {exc}", resumable=True)
         except Exception as exc:
             return self._finish(LoopStatus.ERROR, f"{type(exc).__name__}: {exc}", resumable=False)
         finally:
             _RUNNING.reset(token)
             self.trace.close()
+            self._close_state()
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         """Hand each event to the user's ``on_event`` and to policies that watch events."""
@@ -249,14 +337,22 @@ class Loop:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _announce(self) -> None:
+    def _limits_text(self) -> str:
         usd = f", ${self.cost_limit_usd:g}" if self.cost_limit_usd is not None else ""
-        limits = f"{self.max_iterations} iterations, {self.token_limit:,} tokens, {self.wall_clock_s:g}s wall-clock{usd}"
+        return f"{self.max_iterations} iterations, {self.token_limit:,} tokens, {self.wall_clock_s:g}s wall-clock{usd}"
+
+    def _announce(self) -> None:
+        limits = self._limits_text()
         assert self.trace is not None
-        self.trace.emit("loop.start", goal=self.goal, model=self.llm.model, limits=limits,
-                        tools=self.runner.tools.names())  # fmt: skip
+        if self._resumed:
+            self.trace.emit("loop.resumed", goal=self.goal, model=self.llm.model, limits=limits,
+                            iteration=self.iteration, tools=self.runner.tools.names())  # fmt: skip
+        else:
+            self.trace.emit("loop.start", goal=self.goal, model=self.llm.model, limits=limits,
+                            tools=self.runner.tools.names())  # fmt: skip
         if not self.quiet:
-            print(f"tether loop: goal={self.goal[:60]!r} | limits: {limits}", file=sys.stderr)
+            verb = f"resuming at iteration {self.iteration + 1}" if self._resumed else "goal"
+            print(f"tether loop: {verb}={self.goal[:60]!r} | limits: {limits}", file=sys.stderr)
 
     def _usd_refusal(self) -> str | None:
         if self.cost_limit_usd is None:
@@ -277,114 +373,428 @@ class Loop:
             return self._finish(LoopStatus.ERROR, refusal)
         self._system = SystemMessage(self._system_prompt())
         self._definitions = self.runner.definitions()
-        self.messages = []
-        previous: MetricSnapshot | None = None
-        pending: IterationReport | None = None
-        notes: list[str] = []
-        plan_invalid_streak = 0
-        last_text = ""
-        for index in range(1, self.max_iterations + 2):
-            stop = self._ceiling_reached()
-            if stop is not None:
-                return self._finish(
-                    LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=last_text
-                )
-            if self.abort is not None and self.abort.is_set():
-                return self._finish(
-                    LoopStatus.ABORTED, "abort requested", resumable=True, text=last_text
-                )
-            assert self.trace is not None
-            self.trace.emit("iteration.start", iteration=index)
-            observation_text = ""
-            if self.observe is not None:
-                observation = self.observe()
-                observation_text = (
-                    observation
-                    if isinstance(observation, str)
-                    else json.dumps(observation, default=str)
-                )
-                if self.goal_metric is not None:
-                    snapshot = self.goal_metric.measure(observation)
-                    trend = snapshot.compare(previous)
-                    self.trace.emit("metric", iteration=index, value=snapshot.value, detail=snapshot.detail,
-                                    trend=trend, failing=sorted(snapshot.failing))  # fmt: skip
-                    if pending is not None:  # credit the result to the iteration that acted
-                        pending.metric, pending.trend = snapshot, trend
-                    previous = snapshot
-                    if snapshot.success:
-                        return self._finish(LoopStatus.SUCCESS, f"goal metric reports success: {snapshot.detail}",
-                                            text=last_text)  # fmt: skip
-            if pending is not None:
-                halt = self._judge(pending, notes)
-                if halt is not None:
-                    return self._finish(
-                        _status(halt.status), halt.reason, resumable=True, text=last_text
-                    )
-                pending = None
-            if index > self.max_iterations:
-                break  # the extra pass only measured the last iteration's effect
-            prompt = self._user_prompt(index, observation_text, notes)
-            notes = []
-            self._close_iteration()
-            self.messages.append(UserMessage(prompt))
+        if self._pending_approval is not None:
+            settled = await self._settle_approval()
+            if settled is not None:
+                return settled
+        else:
+            self.messages = []
+        while True:
+            result = await self._iteration(self.iteration + 1)
+            if result is not None:
+                return result
 
-            response, stop = await self._plan(index)
-            if stop is not None:
-                return self._finish(
-                    LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=last_text
-                )
-            assert response is not None
-            last_text = response.text or last_text
-            report = IterationReport(
-                index=index, tool_calls=list(response.tool_calls), text=response.text
+    async def _iteration(self, index: int) -> LoopResult | None:
+        """One Observe → Plan → Act → Evaluate pass; a result when the run ends."""
+        assert self.trace is not None
+        stop = self._ceiling_reached()
+        if stop is not None:
+            return self._finish(
+                LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=self._last_text
             )
-            if not response.tool_calls:
-                report.text_only = True
-                if self.goal_metric is None:
-                    return self._finish(
-                        LoopStatus.SUCCESS, "the model gave its final answer", text=response.text
-                    )
-                self.trace.emit("model.claim", iteration=index, text=response.text[:2000])
-            else:
-                stop = self._ceiling_reached()
-                if stop is not None:
-                    return self._finish(
-                        LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=last_text
-                    )
-                invalid_exhausted, exit_ = await self._act(index, response.tool_calls, report)
-                if exit_ is not None:
-                    self.reports.append(report)
-                    self.trace.emit("iteration.end", iteration=index, tool_calls=len(report.tool_calls),
-                                    repeated=len(report.repeated), invalid=report.invalid, exit=exit_.tool)  # fmt: skip
-                    status = self.exits[exit_.tool]
-                    return self._finish(status, f"the model called {exit_.tool}", resumable=False,
-                                        text=render_output(exit_.value), exit=exit_)  # fmt: skip
-                if invalid_exhausted:
-                    plan_invalid_streak += 1
-                    self.trace.emit(
-                        "iteration.plan_invalid", iteration=index, streak=plan_invalid_streak
-                    )
-                    if plan_invalid_streak >= 2:
-                        return self._finish(LoopStatus.PLAN_FAILED,
-                                            "two iterations in a row ended with invalid tool calls after their retries",
-                                            resumable=False, text=last_text)  # fmt: skip
-                else:
-                    plan_invalid_streak = 0
-                    if not report.invalid:
-                        self.runner.new_turn()
-            self.reports.append(report)
+        if self.abort is not None and self.abort.is_set():
+            return self._finish(
+                LoopStatus.ABORTED, "abort requested", resumable=True, text=self._last_text
+            )
+        self.trace.emit("iteration.start", iteration=index)
+        observation = self._take_observation()
+        if observation is not None and self.goal_metric is not None:
+            snapshot = self.goal_metric.measure(observation)
+            trend = snapshot.compare(self._previous)
+            self.trace.emit("metric", iteration=index, value=snapshot.value, detail=snapshot.detail,
+                            trend=trend, failing=sorted(snapshot.failing))  # fmt: skip
+            if self._pending is not None:  # credit the result to the iteration that acted
+                self._pending.metric, self._pending.trend = snapshot, trend
+            self._previous = snapshot
+            if snapshot.success:
+                if self._pending is not None:
+                    self._record_report(self._pending)
+                    self._pending = None
+                return self._finish(LoopStatus.SUCCESS, f"goal metric reports success: {snapshot.detail}",
+                                    text=self._last_text)  # fmt: skip
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            halt = self._judge(pending)
+            if halt is not None:
+                return self._finish(
+                    _status(halt.status), halt.reason, resumable=True, text=self._last_text
+                )
+        if index > self.max_iterations:
+            return self._finish(LoopStatus.BUDGET_EXHAUSTED, f"iterations ceiling reached ({self.max_iterations})",
+                                resumable=True, text=self._last_text)  # fmt: skip
+        prompt = self._user_prompt(index, self._observation_text, self._notes)
+        self._notes = []
+        self.messages = [UserMessage(prompt)]
+
+        response, stop = await self._plan(index)
+        if stop is not None:
+            return self._finish(
+                LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=self._last_text
+            )
+        assert response is not None
+        self._last_text = response.text or self._last_text
+        report = IterationReport(
+            index=index, tool_calls=list(response.tool_calls), text=response.text
+        )
+        if not response.tool_calls:
+            report.text_only = True
+            if self.goal_metric is None:
+                return self._finish(
+                    LoopStatus.SUCCESS, "the model gave its final answer", text=response.text
+                )
+            self.trace.emit("model.claim", iteration=index, text=response.text[:2000])
+            return await self._end_iteration(report)
+        stop = self._ceiling_reached()
+        if stop is not None:
+            return self._finish(
+                LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=self._last_text
+            )
+        gate = await self._gate(index, report)
+        if isinstance(gate, LoopResult):
+            return gate
+        return await self._act_and_end(report, denied=gate)
+
+    async def _act_and_end(
+        self, report: IterationReport, denied: dict[str, str]
+    ) -> LoopResult | None:
+        assert self.trace is not None
+        index = report.index
+        invalid_exhausted, exit_ = await self._act(index, report.tool_calls, report, denied)
+        if exit_ is not None:
+            self._record_report(report)
             self.trace.emit("iteration.end", iteration=index, tool_calls=len(report.tool_calls),
-                            repeated=len(report.repeated), invalid=report.invalid, text_only=report.text_only)  # fmt: skip
-            if self.goal_metric is None or self.observe is None:
-                halt = self._judge(report, notes)
-                if halt is not None:
-                    return self._finish(
-                        _status(halt.status), halt.reason, resumable=True, text=last_text
-                    )
+                            repeated=len(report.repeated), invalid=report.invalid, exit=exit_.tool)  # fmt: skip
+            self.iteration = index
+            return self._finish(self.exits[exit_.tool], f"the model called {exit_.tool}",
+                                text=render_output(exit_.value), exit=exit_)  # fmt: skip
+        if invalid_exhausted:
+            self._plan_invalid_streak += 1
+            self.trace.emit(
+                "iteration.plan_invalid", iteration=index, streak=self._plan_invalid_streak
+            )
+            if self._plan_invalid_streak >= 2:
+                return self._finish(LoopStatus.PLAN_FAILED,
+                                    "two iterations in a row ended with invalid tool calls after their retries",
+                                    text=self._last_text)  # fmt: skip
+        else:
+            self._plan_invalid_streak = 0
+            if not report.invalid:
+                self.runner.new_turn()
+        return await self._end_iteration(report)
+
+    async def _end_iteration(self, report: IterationReport) -> LoopResult | None:
+        """Close the iteration: trace it, judge it (now, or once its effect is measured), save."""
+        assert self.trace is not None
+        index = report.index
+        self.trace.emit("iteration.end", iteration=index, tool_calls=len(report.tool_calls),
+                        repeated=len(report.repeated), invalid=report.invalid, text_only=report.text_only)  # fmt: skip
+        self.iteration = index
+        await self._close_iteration()
+        if self.goal_metric is None or self.observe is None:
+            halt = self._judge(report)
+            if halt is not None:
+                return self._finish(
+                    _status(halt.status), halt.reason, resumable=True, text=self._last_text
+                )
+        else:
+            self._pending = report  # judged once the next observation shows its effect
+        self._save()
+        return None
+
+    def _take_observation(self) -> Any:
+        """Call ``observe()`` (if any); keeps its text for the prompt and approvals."""
+        if self.observe is None:
+            self._observation_text = ""
+            return None
+        observation = self.observe()
+        self._observation_text = (
+            observation if isinstance(observation, str) else json.dumps(observation, default=str)
+        )
+        return observation
+
+    # -- resume ------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        tools: Iterable[Callable[..., Any] | Tool] | ToolRegistry = (),
+        llm: LLM | str | Any = None,
+        extend: Mapping[str, float] | None = None,
+        allow_schema_change: bool = False,
+        allow_artifact_drift: bool = False,
+        **options: Any,
+    ) -> Loop:
+        """A loop rebuilt from the state saved at ``path``, ready to :meth:`run` on.
+
+        Args:
+            path: the ``state_path`` of the saved run.
+            tools, llm: as for the constructor (they are code, so they are not saved).
+            extend: added to the saved ceilings, e.g. ``{"max_iterations": 10, "token_limit": 50_000}``
+                (keys: ``max_iterations``, ``token_limit``, ``wall_clock_s``, ``cost_limit_usd``).
+            allow_schema_change: accept tools whose schema changed since the save.
+            allow_artifact_drift: reuse summaries written by another summariser version.
+            options: other constructor arguments (``observe``, ``goal_metric``, ``policies``,
+                ``exits``, ``trace_path``, ``approval_runner``, ``summarizer`` ...).
+
+        Raises:
+            StateError: no state at ``path``; StateCorrupt / StateVersionError: it cannot be read.
+            SchemaChangedError: a tool's schema differs from the saved one.
+            ArtifactDriftError: the saved summaries come from another summariser.
+            ValueError: an unknown ``extend`` key or a negative extension.
+        """
+        state = StateFile(path).load()
+        if state.status and state.status not in _RESUMABLE_END:
+            raise StateError(
+                f"{path}: the run ended {state.status} ({state.reason}); nothing to resume", path
+            )
+        limits = dict(state.limits)
+        for key, amount in (extend or {}).items():
+            if key not in _EXTENDABLE:
+                raise ValueError(
+                    f"extend: unknown ceiling {key!r} (one of {', '.join(_EXTENDABLE)})"
+                )
+            if amount < 0:
+                raise ValueError(f"extend: {key} must not be negative")
+            limits[key] = (limits.get(key) or 0) + amount
+        options.setdefault("trace_path", state.trace_path)
+        options.setdefault("quiet", False)
+        loop = cls(
+            state.goal, tools, llm, pinned=state.pinned, state_path=path,
+            max_iterations=int(limits["max_iterations"]), token_limit=int(limits["token_limit"]),
+            wall_clock_s=float(limits["wall_clock_s"]), cost_limit_usd=limits.get("cost_limit_usd"),
+            max_tokens_per_call=int(limits["max_tokens_per_call"]),
+            verbatim_iterations=int(limits["verbatim_iterations"]), **options,
+        )  # fmt: skip
+        changed = sorted(
+            name for name in set(state.tool_schemas) | set(loop._schemas())
+            if state.tool_schemas.get(name) != loop._schemas().get(name)
+        )  # fmt: skip
+        if changed and not allow_schema_change:
+            raise SchemaChangedError(
+                f"{path}: the schema of {', '.join(changed)} changed since the state was saved; "
+                "the saved conversation used the old one (pass allow_schema_change=True to go on)",
+                path, changed,
+            )  # fmt: skip
+        if state.summariser != loop.summarizer.version and not allow_artifact_drift:
+            raise ArtifactDriftError(
+                f"{path}: the saved summaries were written by {state.summariser!r}, this loop's "
+                f"summariser is {loop.summarizer.version!r} (pass allow_artifact_drift=True to reuse them)",
+                path, state.summariser, loop.summarizer.version,
+            )  # fmt: skip
+        loop._restore(state)
+        return loop
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        tools: Iterable[Callable[..., Any] | Tool] | ToolRegistry = (),
+        llm: LLM | str | Any = None,
+        extend: Mapping[str, float] | None = None,
+        approval: Mapping[str, Any] | None = None,
+        allow_schema_change: bool = False,
+        allow_artifact_drift: bool = False,
+        **options: Any,
+    ) -> LoopResult:
+        """Continue the run saved at ``path`` and run it to a status (see :meth:`load`).
+
+        Args:
+            approval: the answer to a pending approval, ``{"token": "apv_...", "approved": True}``.
+                Without it, a decision recorded by ``tether approve/deny`` is used; with neither,
+                the run stays AWAITING_APPROVAL (or PENDING_EXPIRED once the token expired).
+
+        Raises:
+            ApprovalError: ``approval`` names a token that is unknown to this run or already used.
+            (and what :meth:`load` raises)
+        """
+        loop = cls.load(path, tools=tools, llm=llm, extend=extend, allow_schema_change=allow_schema_change,
+                        allow_artifact_drift=allow_artifact_drift, **options)  # fmt: skip
+        loop.answer_approval(approval)
+        return loop.run()
+
+    @classmethod
+    async def aresume(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        tools: Iterable[Callable[..., Any] | Tool] | ToolRegistry = (),
+        llm: LLM | str | Any = None,
+        extend: Mapping[str, float] | None = None,
+        approval: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> LoopResult:
+        """Async form of :meth:`resume`."""
+        loop = cls.load(path, tools=tools, llm=llm, extend=extend, **options)
+        loop.answer_approval(approval)
+        return await loop.arun()
+
+    def answer_approval(self, approval: Mapping[str, Any] | None) -> None:
+        """Give the answer to this loop's pending approval before running it.
+
+        Raises:
+            ApprovalError: the token is not this run's pending one, or was already used.
+            ValueError: ``approval`` lacks ``token`` or ``approved``.
+        """
+        if approval is None:
+            return
+        if "token" not in approval or "approved" not in approval:
+            raise ValueError('approval must be {"token": ..., "approved": True/False}')
+        token = str(approval["token"])
+        if token in self._used_tokens:
+            raise ApprovalError(f"approval token {token!r} was already used by this run", token)
+        pending = self._pending_approval
+        if pending is None or pending["token"] != token:
+            hint = (
+                f"; the pending token is {pending['token']!r}"
+                if pending
+                else "; nothing is pending"
+            )
+            raise ApprovalError(f"approval token {token!r} is unknown to this run{hint}", token)
+        self._approval_answer = {"approved": bool(approval["approved"]), "via": "resume"}
+
+    def _schemas(self) -> dict[str, str]:
+        out = {}
+        for d in self.runner.definitions():
+            text = json.dumps([d.description, d.parameters], sort_keys=True, default=str)
+            out[d.name] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+        return out
+
+    def _limits(self) -> dict[str, Any]:
+        return {"max_iterations": self.max_iterations, "token_limit": self.token_limit,
+                "wall_clock_s": self.wall_clock_s, "cost_limit_usd": self.cost_limit_usd,
+                "max_tokens_per_call": self.max_tokens_per_call,
+                "verbatim_iterations": self.verbatim_iterations}  # fmt: skip
+
+    def _progress(self) -> dict[str, Any]:
+        return {
+            "previous_metric": self._previous.to_dict() if self._previous is not None else None,
+            "pending_report": self._pending.to_dict() if self._pending is not None else None,
+            "notes": self._notes, "plan_invalid_streak": self._plan_invalid_streak,
+            "last_text": self._last_text[:20_000],
+        }  # fmt: skip
+
+    def _policy_states(self) -> dict[str, Any]:
+        out = {}
+        for i, policy in enumerate(self.policies):
+            if callable(getattr(policy, "state", None)) and callable(
+                getattr(policy, "restore", None)
+            ):
+                out[str(i)] = {"type": type(policy).__name__, "data": policy.state()}
+        return out
+
+    def _restore(self, state: LoopState) -> None:
+        """Take over a saved run's progress (see :meth:`load`)."""
+        self._resumed = True
+        self.iteration = state.iteration
+        self.usage = Usage(**state.usage)
+        self.cost_usd = state.cost_usd
+        self._elapsed_before = state.elapsed_s
+        self.summaries = list(state.summaries)
+        self.summarised = state.summarised
+        self.history = [[message_from_dict(m) for m in past] for past in state.history]
+        self.reports = [IterationReport.from_dict(r) for r in state.reports]
+        self.signals = list(state.signals)
+        self._seen = set(state.seen)
+        progress = state.progress
+        if progress.get("previous_metric"):
+            self._previous = MetricSnapshot.from_dict(progress["previous_metric"])
+        if progress.get("pending_report"):
+            self._pending = IterationReport.from_dict(progress["pending_report"])
+        self._notes = list(progress.get("notes", []))
+        self._plan_invalid_streak = int(progress.get("plan_invalid_streak", 0))
+        self._last_text = str(progress.get("last_text", ""))
+        for i, policy in enumerate(self.policies):
+            saved = state.policies.get(str(i))
+            if saved and saved.get("type") == type(policy).__name__ and hasattr(policy, "restore"):
+                policy.restore(saved["data"])
+        self._pending_approval = state.pending_approval
+        self._used_tokens = list(state.used_tokens)
+        self._state = state
+
+    # -- saving ------------------------------------------------------------------------------------
+
+    def _open_state(self) -> None:
+        """Lock the state file; a fresh run writes its first snapshot."""
+        if self.state_path is None:
+            return
+        state_file = StateFile(self.state_path)
+        state_file.lock()
+        try:
+            if self._state is None:
+                self._refuse_overwrite(state_file)
+                self._state = LoopState(
+                    goal=self.goal, model=self.llm.model, limits=self._limits(), tool_schemas=self._schemas(),
+                    summariser=self.summarizer.version, pinned=self.pinned,
+                    trace_path=str(self.trace_path) if self.trace_path is not None else None,
+                )  # fmt: skip
+                state_file.snapshot(self._state)
             else:
-                pending = report  # judged once the next observation shows its effect
-        return self._finish(LoopStatus.BUDGET_EXHAUSTED, f"iterations ceiling reached ({self.max_iterations})",
-                            resumable=True, text=last_text)  # fmt: skip
+                # the resumed run's record: ceilings may have been extended, the model changed
+                state_file.append(self._state, {"limits": self._limits(), "model": self.llm.model,
+                                                "status": "", "reason": ""}, {})  # fmt: skip
+        except BaseException:
+            state_file.close()
+            raise
+        self._state_file = state_file
+
+    def _refuse_overwrite(self, state_file: StateFile) -> None:
+        try:
+            old = state_file.load()
+        except StateError as exc:
+            if not state_file.path.exists():
+                return
+            raise StateError(f"{state_file.path}: exists and cannot be read ({exc}); move it away first",
+                             state_file.path) from None  # fmt: skip
+        if old.status in _RESUMABLE_END and old.status != "":
+            raise StateError(
+                f"{state_file.path}: holds a run that ended {old.status} and can be resumed; resume it with "
+                "Loop.resume(path), or delete the file to start over",
+                state_file.path,
+            )
+        if old.status == "":
+            raise StateError(
+                f"{state_file.path}: holds a run that did not finish (killed?); resume it with "
+                "Loop.resume(path), or delete the file to start over",
+                state_file.path,
+            )
+
+    def _close_state(self) -> None:
+        if self._state_file is not None:
+            self._state_file.close()
+            self._state_file = None
+
+    def _save(self, **changes: Any) -> None:
+        """Record one step in the journal (what changed, what was added)."""
+        added, self._added = self._added, {name: [] for name in LoopState.APPENDED}
+        if self.state_path is None or self._state is None:
+            return
+        fields = {
+            "iteration": self.iteration, "usage": asdict(self.usage), "cost_usd": self.cost_usd,
+            "elapsed_s": round(self.clock() - self._started, 6), "summarised": self.summarised,
+            "progress": self._progress(), "policies": self._policy_states(),
+            "pending_approval": self._pending_approval,
+        }  # fmt: skip
+        fields.update(changes)
+        state_file = self._state_file or StateFile(
+            self.state_path
+        )  # after Ctrl-C the file is closed
+        state_file.append(self._state, fields, added)
+        if state_file is not self._state_file:
+            state_file.close()
+
+    def _record_report(self, report: IterationReport) -> None:
+        self.reports.append(report)
+        del self.reports[:-_KEEP_REPORTS]
+        self._added["reports"].append(report.to_dict())
+        if report.trend == "regressed":
+            self._signal(f"iteration {report.index}: regressed")
+
+    def _signal(self, text: str) -> None:
+        self.signals.append(text)
+        self._added["signals"].append(text)
 
     # -- context -----------------------------------------------------------------------------------
 
@@ -392,26 +802,52 @@ class Loop:
         """What the next model call sends: the system prompt (goal, facts), one message
         summarising the iterations older than the verbatim window, the last
         ``verbatim_iterations`` iterations verbatim, and the current one."""
-        assert self._system is not None
+        if self._system is None:
+            self._system = SystemMessage(self._system_prompt())
         out: list[Message] = [self._system]
-        if self.summaries:
-            shown = self.summaries[-_SUMMARY_LINES:]
-            dropped = len(self.summaries) - len(shown)
-            head = f"({dropped} earlier iterations not shown)\n" if dropped else ""
-            out.append(UserMessage("EARLIER ITERATIONS (summary):\n" + head + "\n".join(shown)))
-        for past in self.history[len(self.summaries) :]:
+        summary = self._summary_message()
+        if summary is not None:
+            out.append(summary)
+        for past in self.history:
             out.extend(past)
         out.extend(self.messages)
         return out
 
-    def _close_iteration(self) -> None:
-        """Move the current iteration's messages to the history; summarise what leaves the window."""
+    def _summary_message(self) -> UserMessage | None:
+        if not self.summaries:
+            return None
+        shown = self.summaries[-_SUMMARY_LINES:]
+        dropped = self.summarised - len(shown)
+        head = f"({dropped} earlier iterations not shown)\n" if dropped else ""
+        return UserMessage("EARLIER ITERATIONS (summary):\n" + head + "\n".join(shown))
+
+    async def _close_iteration(self) -> None:
+        """Move the iteration's messages to the history; summarise, once, what leaves the window."""
         if self.messages:
             self.history.append(self.messages)
+            self._added["history"].append([message_to_dict(m) for m in self.messages])
             self.messages = []
-        while len(self.history) - len(self.summaries) > self.verbatim_iterations:
-            done = len(self.summaries)
-            self.summaries.append(_summarise(done + 1, self.history[done]))
+        while len(self.history) > self.verbatim_iterations:
+            oldest = self.history.pop(0)
+            line, usage, cost = await self.summarizer.summarise(self.summarised + 1, oldest)
+            self._count(usage, cost)
+            self.summarised += 1
+            self.summaries.append(line)
+            del self.summaries[:-_SUMMARY_LINES]
+            self._added["summaries"].append(line)
+
+    def budget_report(self) -> BudgetReport:
+        """Where the tokens of the next prompt go, and what the run spent (estimates, in tokens)."""
+        system = self._system or SystemMessage(self._system_prompt())
+        summary = self._summary_message()
+        verbatim = [m for past in self.history for m in past] + self.messages
+        definitions = self._definitions or self.runner.definitions()
+        return BudgetReport(
+            pinned=estimate_tokens([system], ()), summaries=estimate_tokens([summary], ()) if summary else 0,
+            verbatim=estimate_tokens(verbatim, ()) if verbatim else 0, tools=estimate_tokens((), definitions),
+            spent_input=self.usage.input_tokens, spent_output=self.usage.output_tokens,
+            token_limit=self.token_limit, cost_usd=self.cost_usd, cost_limit_usd=self.cost_limit_usd,
+        )  # fmt: skip
 
     # -- steps -------------------------------------------------------------------------------------
 
@@ -424,6 +860,13 @@ class Loop:
         if self.cost_limit_usd is not None and (self.cost_usd or 0.0) >= self.cost_limit_usd:
             return f"USD ceiling reached (${self.cost_usd:.4f} of ${self.cost_limit_usd:g})"
         return None
+
+    def _count(self, usage: Usage, cost_usd: float | None) -> None:
+        self.usage.add(usage)
+        if cost_usd is None:
+            self.cost_usd = None if self.cost_limit_usd is None else self.cost_usd
+        elif self.cost_usd is not None:
+            self.cost_usd += cost_usd
 
     async def _plan(self, index: int) -> tuple[Any, str | None]:
         """One model call (plus bounded continuations of a cut-off answer)."""
@@ -450,22 +893,20 @@ class Loop:
                     )
                 room = self.cost_limit_usd - projected
                 max_tokens = max(1, min(max_tokens, int(room * 1e6 / price.output)))
+            called = self.clock()
             try:
                 response = await self.llm.acomplete(
                     conversation, definitions, max_tokens=max_tokens
                 )
             except ProviderError as exc:
                 raise _ProviderStop(exc) from None
-            self.usage.add(response.usage)
-            if response.cost_usd is None:
-                self.cost_usd = None if self.cost_limit_usd is None else self.cost_usd
-            elif self.cost_usd is not None:
-                self.cost_usd += response.cost_usd
+            self._count(response.usage, response.cost_usd)
             self.trace.emit("llm.call", iteration=index, model=response.model, max_tokens=max_tokens,
                             estimated_input=estimate, input_tokens=response.usage.input_tokens,
                             output_tokens=response.usage.output_tokens, finish=response.finish_reason,
                             tool_calls=[c.name for c in response.tool_calls], cost_usd=response.cost_usd,
-                            text=response.text[:20_000])  # fmt: skip
+                            duration_s=round(self.clock() - called, 6), text=response.text[:20_000])  # fmt: skip
+            self._save()  # the tokens are spent: a kill now must not forget them
             self.messages.append(response.message())
             text_parts.append(response.text)
             if (
@@ -484,26 +925,40 @@ class Loop:
         raise AssertionError("unreachable: the last attempt always returns")
 
     async def _act(
-        self, index: int, calls: Sequence[Any], report: IterationReport
+        self,
+        index: int,
+        calls: Sequence[ToolCall],
+        report: IterationReport,
+        denied: Mapping[str, str],
     ) -> tuple[bool, LoopExit | None]:
-        """Run the calls; returns (an invalid call used up its corrections, the first
-        successful exit call)."""
+        """Run the calls (except ``denied`` ones, answered with the denial); returns (an invalid
+        call used up its corrections, the first successful exit call)."""
         assert self.trace is not None
         for call in calls:
             fingerprint = action_fingerprint(call)
             if fingerprint in self._seen:
                 report.repeated.append(fingerprint)
-            self._seen.add(fingerprint)
+            else:
+                self._seen.add(fingerprint)
+                self._added["seen"].append(fingerprint)
             self.trace.emit("tool.call", iteration=index, tool=call.name, call_id=call.id,
                             arguments=call.arguments, repeated=fingerprint in report.repeated)  # fmt: skip
+        allowed = [call for call in calls if call.id not in denied]
         token = _RUNNING.set(True)
         try:
-            results = await self.runner.arun_many(calls)
+            ran = iter(await self.runner.arun_many(allowed))
         finally:
             _RUNNING.reset(token)
         exhausted = False
         exit_: LoopExit | None = None
-        for call, result in zip(calls, results, strict=True):
+        for call in calls:
+            if call.id in denied:
+                content = json.dumps({"error": "approval_denied", "message": denied[call.id]})
+                self.trace.emit("tool.result", iteration=index, tool=call.name, call_id=call.id,
+                                status="approval_denied", truncated=False, duration_s=0.0, content=content)  # fmt: skip
+                self.messages.append(ToolResultMessage(call.id, call.name, content, True))
+                continue
+            result = next(ran)
             if exit_ is None and result.ok and call.name in self.exits:
                 arguments = call.arguments if isinstance(call.arguments, dict) else {}
                 exit_ = LoopExit(call.name, arguments, result.value)
@@ -518,13 +973,14 @@ class Loop:
             )
         return exhausted, exit_
 
-    def _judge(self, report: IterationReport, notes: list[str]) -> PolicyDecision | None:
+    def _judge(self, report: IterationReport) -> PolicyDecision | None:
         """Ask every policy about ``report``; returns the first STOP, else adds their messages
-        (one note) to ``notes`` for the next prompt and returns ``None``."""
+        (one note) to the next prompt and returns ``None``."""
         assert self.trace is not None
+        self._record_report(report)
         messages: list[str] = []
         for policy in self.policies:
-            decision = policy(report)
+            decision: PolicyDecision | None = policy(report)
             if decision is None:
                 continue
             self.trace.emit("policy.decision", iteration=report.index, policy=_name(policy),
@@ -534,8 +990,150 @@ class Loop:
             if decision.message:
                 messages.append(decision.message)
         if messages:
-            notes.append("\n".join(messages))
+            self._notes.append("\n".join(messages))
         return None
+
+    # -- approvals ---------------------------------------------------------------------------------
+
+    def _runner(self) -> ApprovalRunner:
+        if self.approval_runner is None:
+            stdin = sys.stdin
+            if stdin is not None and not stdin.closed and stdin.isatty():
+                self.approval_runner = CLIApproval()
+            elif self.state_path is not None:
+                self.approval_runner = HeadlessApproval()
+            else:
+                self.approval_runner = CLIApproval()  # no terminal and nowhere to pause: it denies
+        return self.approval_runner
+
+    def _gated(self, calls: Sequence[ToolCall]) -> list[tuple[ToolCall, str, RequireApproval]]:
+        out = []
+        for call in calls:
+            for policy in self._approvals:
+                reason = policy.requires(call)
+                if reason:
+                    out.append((call, reason, policy))
+                    break
+        return out
+
+    def _fingerprint(self, gated: list[tuple[ToolCall, str, RequireApproval]]) -> str:
+        return precondition_fingerprint(
+            self._observation_text, (p.fingerprint(c) for c, _, p in gated)
+        )
+
+    async def _gate(self, index: int, report: IterationReport) -> LoopResult | dict[str, str]:
+        """Ask about gated calls; returns the denied ones (call id → note), or a result that ends
+        the run (denied with ``on_deny="stop"``, or paused awaiting approval)."""
+        assert self.trace is not None
+        gated = self._gated(report.tool_calls)
+        if not gated:
+            return {}
+        runner = self._runner()
+        denied: dict[str, str] = {}
+        waiting: list[ApprovalRequest] = []
+        for call, reason, policy in gated:
+            request = ApprovalRequest.of(call, reason, index)
+            self.trace.emit("approval.requested", iteration=index, tool=call.name, arguments=call.arguments,
+                            reason=reason, runner=type(runner).__name__)  # fmt: skip
+            try:
+                verdict = await asyncio.to_thread(runner.decide, request)
+                note = str(getattr(runner, "last_note", ""))
+            except Exception as exc:  # a runner that fails denies
+                verdict, note = False, f"the approval runner raised {type(exc).__name__}: {exc}"
+            if verdict is None:
+                waiting.append(request)
+            elif verdict:
+                self.trace.emit("approval.granted", iteration=index, tool=call.name, note=note)
+            else:
+                self.trace.emit("approval.denied", iteration=index, tool=call.name, note=note)
+                if policy.on_deny == "stop":
+                    return self._finish(LoopStatus.APPROVAL_DENIED, f"{call.name} was not approved: {note}",
+                                        text=self._last_text)  # fmt: skip
+                denied[call.id] = f"{call.name} was not approved ({note}); do something else"
+        if waiting:
+            return self._pause(index, report, waiting, self._fingerprint(gated))
+        return denied
+
+    def _pause(self, index: int, report: IterationReport, requests: list[ApprovalRequest], fingerprint: str,
+               why: str = "") -> LoopResult:  # fmt: skip
+        """Park the iteration awaiting a headless decision (state saved, token issued)."""
+        assert self.trace is not None
+        runner = self.approval_runner
+        if not isinstance(runner, HeadlessApproval):
+            runner = HeadlessApproval(store=(self._pending_approval or {}).get("store"))
+        if self.state_path is None:
+            return self._finish(LoopStatus.AWAITING_APPROVAL,
+                                "an action needs approval but the run has no state_path to pause in",
+                                text=self._last_text)  # fmt: skip
+        pending = runner.issue(str(self.state_path), requests)
+        pending.update(iteration=index, fingerprint=fingerprint, report=report.to_dict(),
+                       messages=[message_to_dict(m) for m in self.messages])  # fmt: skip
+        self._pending_approval = pending
+        tools = ", ".join(r.tool for r in requests)
+        minutes = (pending["expires_s"] - pending["created_s"]) / 60
+        self.trace.emit("approval.pending", iteration=index, token=pending["token"], tools=tools,
+                        expires_s=pending["expires_s"], store=pending["store"])  # fmt: skip
+        return self._finish(
+            LoopStatus.AWAITING_APPROVAL,
+            f"{why}waiting for approval of {tools}: token {pending['token']} (valid {minutes:g} min); "
+            f"'tether approve {pending['token']}' or 'tether deny {pending['token']}', then resume from "
+            f"{self.state_path}",
+            resumable=True, text=self._last_text,
+        )  # fmt: skip
+
+    async def _settle_approval(self) -> LoopResult | None:
+        """On resume: use the decision on the paused batch, or keep waiting."""
+        assert self.trace is not None and self._pending_approval is not None
+        pending = self._pending_approval
+        token = pending["token"]
+        store = approval_store(pending)
+        now = getattr(self.approval_runner, "clock", time.time)()
+        try:
+            answer = self._approval_answer
+            row = store.get_approval(token)
+            if answer is None and row is not None and row["status"] in ("approved", "denied"):
+                answer = {"approved": row["status"] == "approved", "via": "tether approve/deny"}
+            if (answer is None or answer["via"] == "resume") and now > pending["expires_s"]:
+                store.set_approval_status(token, "expired", now_s=now)
+                self._pending_approval = None
+                self.messages = []
+                self.trace.emit("approval.expired", token=token)
+                return self._finish(LoopStatus.PENDING_EXPIRED,
+                                    f"approval token {token} expired before a decision; resume to ask again",
+                                    resumable=True, text=self._last_text)  # fmt: skip
+            if answer is None:
+                return self._finish(LoopStatus.AWAITING_APPROVAL, f"still waiting for approval: token {token}",
+                                    resumable=True, text=self._last_text)  # fmt: skip
+            report = IterationReport.from_dict(pending["report"])
+            self.messages = [message_from_dict(m) for m in pending["messages"]]
+            gated = self._gated(report.tool_calls)
+            void = False
+            if answer["approved"]:
+                self._take_observation()  # the world may have moved since the request
+                void = self._fingerprint(gated) != pending["fingerprint"]
+            store.set_approval_status(token, "void" if void else "used",
+                                      when=("pending", "approved", "denied"), now_s=now)  # fmt: skip
+        finally:
+            store.close()
+        self._used_tokens.append(token)
+        self._added["used_tokens"].append(token)
+        self._pending_approval = None
+        if void:
+            self.trace.emit("approval.void", iteration=report.index, token=token)
+            requests = [ApprovalRequest.of(c, r, report.index) for c, r, _ in gated]
+            return self._pause(report.index, report, requests, self._fingerprint(gated),
+                               why="the world changed since the approval was asked for, so it is void; ")  # fmt: skip
+        if not answer["approved"]:
+            self.trace.emit(
+                "approval.denied", iteration=report.index, token=token, note=answer["via"]
+            )
+            if any(p.on_deny == "stop" for _, _, p in gated):
+                return self._finish(LoopStatus.APPROVAL_DENIED, f"denied ({answer['via']}): token {token}",
+                                    text=self._last_text)  # fmt: skip
+            denied = {c.id: f"{c.name} was not approved; do something else" for c, _, _ in gated}
+            return await self._act_and_end(report, denied)
+        self.trace.emit("approval.granted", iteration=report.index, token=token, note=answer["via"])
+        return await self._act_and_end(report, {})
 
     # -- prompts -----------------------------------------------------------------------------------
 
@@ -585,15 +1183,19 @@ class Loop:
         text: str = "",
         exit: LoopExit | None = None,
     ) -> LoopResult:
-        result = LoopResult(exit=exit,
-            status=status, reason=reason, resumable=resumable, text=text, usage=self.usage,
-            cost_usd=self.cost_usd, iterations=len(self.reports),
-            signals=[f"iteration {r.index}: {r.trend}" for r in self.reports if r.trend == "regressed"],
+        result = LoopResult(
+            status=status, reason=reason, resumable=resumable,
+            text=text, usage=self.usage, cost_usd=self.cost_usd, iterations=self.iteration,
+            signals=list(self.signals), exit=exit,
         )  # fmt: skip
         if self.trace is not None:
             self.trace.emit("loop.end", status=status.value, reason=reason, resumable=resumable,
                             recommended_action=result.recommended_action, input_tokens=self.usage.input_tokens,
                             output_tokens=self.usage.output_tokens, iterations=result.iterations)  # fmt: skip
+        try:
+            self._save(status=status.value, reason=reason)
+        except StateError as exc:
+            result.reason += f" (and the state could not be saved: {exc})"
         return result
 
 
@@ -621,24 +1223,6 @@ def _status(value: str) -> LoopStatus:
 
 def _name(policy: Any) -> str:
     return getattr(policy, "__name__", type(policy).__name__)
-
-
-def _summarise(index: int, messages: list[Message]) -> str:
-    """One deterministic line for a past iteration: its calls and how each ended."""
-    calls: list[str] = []
-    outcomes: dict[str, str] = {}
-    text = ""
-    for m in messages:
-        if isinstance(m, ToolResultMessage):
-            outcomes[m.call_id] = "error" if m.is_error else "ok"
-    for m in messages:
-        for c in getattr(m, "tool_calls", ()):
-            args = json.dumps(c.arguments, default=str, sort_keys=True)
-            calls.append(f"{c.name}({args[:80]}) -> {outcomes.get(c.id, '?')}")
-        if getattr(m, "role", "") == "assistant" and getattr(m, "text", ""):
-            text = " ".join(m.text.split())[:120]  # type: ignore[union-attr]
-    said = f' said "{text}"' if text else ""
-    return f"- iteration {index}: " + ("; ".join(calls) or "no tool call") + said
 
 
 def _tail(text: str, limit: int) -> str:

@@ -47,6 +47,17 @@ class MetricSnapshot:
     failing: frozenset[str] = frozenset()
     success: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for saved state)."""
+        return {"value": self.value, "detail": self.detail, "failing": sorted(self.failing),
+                "success": self.success}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MetricSnapshot:
+        """The inverse of :meth:`to_dict`."""
+        return cls(float(data["value"]), str(data.get("detail", "")),
+                   frozenset(data.get("failing", ())), bool(data.get("success", False)))  # fmt: skip
+
     def compare(self, before: MetricSnapshot | None) -> str:
         """``"improved"``, ``"regressed"``, ``"flat"`` or ``"first"`` relative to ``before``.
 
@@ -115,6 +126,27 @@ class IterationReport:
     text_only: bool = False
     metric: MetricSnapshot | None = None
     trend: str = "first"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for saved state; the text is cut to 2,000 characters)."""
+        return {
+            "index": self.index, "text": self.text[:2000], "repeated": self.repeated,
+            "invalid": self.invalid, "text_only": self.text_only, "trend": self.trend,
+            "tool_calls": [{"name": c.name, "arguments": c.arguments, "id": c.id} for c in self.tool_calls],
+            "metric": self.metric.to_dict() if self.metric is not None else None,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IterationReport:
+        """The inverse of :meth:`to_dict`."""
+        metric = data.get("metric")
+        return cls(
+            index=int(data["index"]), text=str(data.get("text", "")),
+            tool_calls=[ToolCall(c["name"], c["arguments"], c.get("id", "")) for c in data.get("tool_calls", [])],
+            repeated=list(data.get("repeated", [])), invalid=int(data.get("invalid", 0)),
+            text_only=bool(data.get("text_only", False)), trend=str(data.get("trend", "first")),
+            metric=MetricSnapshot.from_dict(metric) if metric else None,
+        )  # fmt: skip
 
     @property
     def productive(self) -> bool:
@@ -186,5 +218,13 @@ class NoProgress:
         )
 
     def reset(self) -> None:
-        """Forget the streak (on resume)."""
+        """Forget the streak."""
         self._streak = 0
+
+    def state(self) -> dict[str, Any]:
+        """What to keep across a resume (the loop saves it with the run)."""
+        return {"streak": self._streak}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take back what :meth:`state` returned."""
+        self._streak = int(data.get("streak", 0))

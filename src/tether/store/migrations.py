@@ -60,6 +60,24 @@ def m003_regulator_state(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_approvals(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE approvals (
+            token TEXT PRIMARY KEY,
+            state_path TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_unix_s REAL NOT NULL,
+            expires_unix_s REAL NOT NULL,
+            decided_unix_s REAL,
+            note TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the steps ``db`` has not seen, in one write transaction; returns their names.
 

@@ -168,6 +168,68 @@ class SQLiteStore:
             )
         return None if row is None else str(row[0])
 
+    # -- approvals (see tether.loop.approval) -----------------------------------------------------
+
+    def add_approval(
+        self, token: str, state_path: str, request: dict[str, Any], created_s: float, expires_s: float
+    ) -> None:
+        """Record a pending approval request; times are Unix seconds."""
+        self._write(
+            "INSERT INTO approvals (token, state_path, request_json, status, created_unix_s, "
+            "expires_unix_s) VALUES (?, ?, ?, 'pending', ?, ?)",
+            [(token, state_path, json.dumps(request, default=str), created_s, expires_s)],
+        )
+
+    def get_approval(self, token: str) -> dict[str, Any] | None:
+        """The approval row for ``token`` as a dict, or ``None`` when unknown."""
+        with self._lock:
+            row = (
+                self._connect()
+                .execute(
+                    "SELECT token, state_path, request_json, status, created_unix_s, "
+                    "expires_unix_s, decided_unix_s, note FROM approvals WHERE token = ?",
+                    (token,),
+                )
+                .fetchone()
+            )
+        if row is None:
+            return None
+        keys = ("token", "state_path", "request", "status", "created_s", "expires_s", "decided_s", "note")
+        out = dict(zip(keys, row, strict=True))
+        out["request"] = json.loads(out["request"])
+        return out
+
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        """Every approval still pending, oldest first."""
+        with self._lock:
+            tokens = [
+                r[0]
+                for r in self._connect()
+                .execute("SELECT token FROM approvals WHERE status = 'pending' ORDER BY created_unix_s")
+                .fetchall()
+            ]
+        return [row for t in tokens if (row := self.get_approval(t)) is not None]
+
+    def set_approval_status(
+        self, token: str, status: str, *, when: tuple[str, ...] = ("pending",), note: str = "", now_s: float
+    ) -> bool:
+        """Move ``token`` to ``status`` if its current status is one of ``when``; True if it moved.
+
+        The check and the change are one statement, so two shells deciding at once cannot both win.
+        """
+        marks = ", ".join("?" for _ in when)
+        with self._lock:
+            db = self._connect()
+            try:
+                cursor = db.execute(
+                    f"UPDATE approvals SET status = ?, decided_unix_s = ?, note = ? "  # noqa: S608
+                    f"WHERE token = ? AND status IN ({marks})",
+                    (status, now_s, note, token, *when),
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: write failed ({exc})") from None
+        return cursor.rowcount == 1
+
     def close(self) -> None:
         """Close the connection (the store reopens on next use)."""
         with self._lock:

@@ -1,0 +1,115 @@
+"""Summaries of iterations that left the verbatim window: written once, stamped, never redone.
+
+A summariser turns one past iteration's messages into one line. The line is
+computed when the iteration leaves the window, kept in the run's state with the
+summariser's version stamp, and reused on every later prompt and after a
+resume — so a resumed run sends exactly the prompts it would have sent. A
+resumed run whose summariser has another stamp stops with
+:class:`~tether.loop.state.ArtifactDriftError` unless told to reuse the old lines.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol, runtime_checkable
+
+from tether.llm.types import Message, ToolResultMessage, Usage, UserMessage
+
+__all__ = ["DeterministicSummarizer", "ModelSummarizer", "Summarizer"]
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    """Writes one line about a past iteration.
+
+    Attributes:
+        version: a stamp that changes whenever the lines it writes would change.
+    """
+
+    version: str
+
+    async def summarise(
+        self, index: int, messages: list[Message]
+    ) -> tuple[str, Usage, float | None]:
+        """The line for iteration ``index``, the tokens it cost, and their USD (``None``: unknown)."""
+        ...
+
+
+class DeterministicSummarizer:
+    """The default: the iteration's calls and how each ended, and what the model said, in one line.
+
+    Costs no tokens; the same messages always give the same line.
+    """
+
+    version = "deterministic-1"
+
+    async def summarise(
+        self, index: int, messages: list[Message]
+    ) -> tuple[str, Usage, float | None]:
+        """See :class:`Summarizer`."""
+        return summarise_line(index, messages), Usage(), 0.0
+
+
+def summarise_line(index: int, messages: list[Message]) -> str:
+    """One deterministic line for a past iteration: its calls and how each ended."""
+    calls: list[str] = []
+    outcomes: dict[str, str] = {}
+    text = ""
+    for m in messages:
+        if isinstance(m, ToolResultMessage):
+            outcomes[m.call_id] = "error" if m.is_error else "ok"
+    for m in messages:
+        for c in getattr(m, "tool_calls", ()):
+            args = json.dumps(c.arguments, default=str, sort_keys=True)
+            calls.append(f"{c.name}({args[:80]}) -> {outcomes.get(c.id, '?')}")
+        if getattr(m, "role", "") == "assistant" and getattr(m, "text", ""):
+            text = " ".join(m.text.split())[:120]  # type: ignore[union-attr]
+    said = f' said "{text}"' if text else ""
+    return f"- iteration {index}: " + ("; ".join(calls) or "no tool call") + said
+
+
+class ModelSummarizer:
+    """Summaries by a (cheaper) model, falling back to the deterministic line on any failure.
+
+    Its tokens count against the loop's ceilings like any other call.
+
+    Args:
+        llm: an :class:`~tether.llm.LLM` or a ``"provider/model"`` name.
+        max_tokens: output limit of one summary, in tokens.
+    """
+
+    def __init__(self, llm: Any, *, max_tokens: int = 120) -> None:
+        from tether.llm.client import LLM
+
+        self.llm = llm if isinstance(llm, LLM) else LLM(llm)
+        self.max_tokens = max_tokens
+        self.version = f"model-1:{self.llm.model}"
+
+    async def summarise(
+        self, index: int, messages: list[Message]
+    ) -> tuple[str, Usage, float | None]:
+        """See :class:`Summarizer`."""
+        from tether.errors import ProviderError
+
+        fallback = summarise_line(index, messages)
+        prompt = (
+            "Summarise this step of an agent's work in one line of at most 30 words: what it did, "
+            "what came out. Facts only.\n\n" + fallback + "\n" + _tool_text(messages)
+        )
+        try:
+            response = await self.llm.acomplete(
+                [UserMessage(prompt)], [], max_tokens=self.max_tokens
+            )
+        except ProviderError:
+            return fallback, Usage(), 0.0
+        line = " ".join(response.text.split())[:300]
+        return (
+            (f"- iteration {index}: {line}" if line else fallback),
+            response.usage,
+            response.cost_usd,
+        )
+
+
+def _tool_text(messages: list[Message]) -> str:
+    parts = [f"{m.name}: {m.content[:400]}" for m in messages if isinstance(m, ToolResultMessage)]
+    return "\n".join(parts)[:2000]
