@@ -384,3 +384,13 @@ def test_without_the_llm_extra_the_first_call_says_what_to_install() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("llm ") and "pip install 'tether[llm]'" in out.stdout
+
+
+def test_secondary_only_is_a_client_of_the_secondary_alone() -> None:
+    primary, secondary = ScriptedModel([reply("p")], name="p"), ScriptedModel([reply("s")], name="s")
+    llm = LLM(primary, secondary=secondary)
+    alone = llm.secondary_only()
+    assert alone is not None and alone.model.endswith("/s")
+    assert alone.complete([UserMessage("hi")]).text == "s"
+    assert primary.requests == []
+    assert LLM(primary).secondary_only() is None

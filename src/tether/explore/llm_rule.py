@@ -509,23 +509,10 @@ def _client(rule: Rule, llm: ModelSource) -> LLM:
 
 
 def _secondary(client: LLM) -> LLM:
-    """A client whose only model is ``client``'s secondary, with the same retry, prices, time."""
-    slot = client.slots[1]
-    # LLM keeps the secondary's endpoint with its key options; there is no public accessor yet.
-    options = getattr(client, "_options", [(None, None), (None, None)])
-    return LLM(
-        slot.given if slot.given is not None else slot.name,
-        base_url=options[1][1],
-        retry=client.retry,
-        failure_threshold=client.failure_threshold,
-        cooldown_s=client.cooldown_s,
-        timeout_s=client.timeout_s,
-        prices=client.prices,
-        sleep=client.sleep,
-        clock=client.clock,
-        rng=client.rng,
-        http_client=client.http_client,
-    )
+    """A client whose only model is ``client``'s secondary (the caller checked there is one)."""
+    secondary = client.secondary_only()
+    assert secondary is not None
+    return secondary
 
 
 def _facts(

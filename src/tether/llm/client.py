@@ -287,6 +287,20 @@ class LLM:
         name = f"{model.system}/{model.model_name}"
         return _Slot(name, None, model)
 
+    def secondary_only(self) -> LLM | None:
+        """A client whose only model is this one's secondary (same endpoint, retries, prices,
+        clock), or ``None`` when there is no secondary. For work meant for the secondary, such
+        as an escalation or a rule with ``use_secondary``."""
+        if len(self.slots) < 2:
+            return None
+        slot = self.slots[1]
+        return LLM(
+            slot.given if slot.given is not None else slot.name,
+            base_url=self._options[1][1], retry=self.retry, failure_threshold=self.failure_threshold,
+            cooldown_s=self.cooldown_s, timeout_s=self.timeout_s, prices=self.prices,
+            sleep=self.sleep, clock=self.clock, rng=self.rng, http_client=self.http_client,
+        )  # fmt: skip
+
     @property
     def model(self) -> str:
         """The primary model's ``provider/model`` name."""

@@ -1144,7 +1144,10 @@ class Loop:
             "Act with the tools; each turn, call the tools that move toward the goal.",
             "Do not repeat an action that already failed; try something different.",
         ]
-        if self.goal_metric is None:
+        if self.exits:
+            ends = ", ".join(sorted(self.exits))
+            lines.append(f"The run ends when you call one of: {ends}. Call it when its time comes.")
+        elif self.goal_metric is None:
             lines.append("When the goal is reached, answer with a short summary and no tool call.")
         else:
             lines.append(
