@@ -8,7 +8,9 @@ Example::
       action_timeout_s: 300
       starter_rules: true              # the shipped rule pack (set false to switch off)
       allow_environment_changes: false # starter rules that change global config
-      llm: anthropic/claude-sonnet-4-20250514   # used by exploration (a later release)
+      llm: anthropic/claude-sonnet-4-20250514   # the explorer's model (key from the environment)
+      llm_secondary: openai/gpt-4.1-mini         # fallback, and the model escalations go to
+      explore: false                   # let @mark(explorable=True) explore (or TETHER_EXPLORE=1)
     profiles:
       ci:
         tags: [git, ci]
@@ -17,7 +19,12 @@ Example::
         hint: "runs in a fresh container"
 
 This is the seed's layout (``engine:`` and ``profiles:``), so its config files
-load unchanged; its LLM settings are accepted and kept for exploration.
+load unchanged; its LLM settings drive exploration.
+
+``llm: "scripted:<file.py>"`` is a test seam: the file (relative to the home)
+defines ``MODEL``, a :class:`tether.testing.ScriptedModel`, so that the CLI
+can be driven end to end without a provider. It runs that file's code, as
+``--plugin`` does.
 A missing file means defaults. Every problem is a :class:`~tether.errors.ConfigError`
 naming the file and the field.
 """
@@ -72,10 +79,20 @@ class EngineSettings(BaseModel):
     """What a price table older than 90 days means for USD figures and ceilings."""
     prices: str | None = None
     """A price table JSON file (relative to the home) replacing the bundled one."""
+    explore: bool = False
+    """Let ``@mark(explorable=True)`` functions explore (as ``TETHER_EXPLORE=1`` does)."""
+    allow_escalation: bool = False
+    """A rejected or given-up exploration hands over to ``llm_secondary`` once."""
     session_limit: int = Field(default=20, ge=0)
+    """Explorations one engine (normally: one process) may start."""
     max_tool_calls_per_session: int = Field(default=30, ge=1)
-    max_tokens_per_session: int = Field(default=8192, ge=1)
+    """Tool calls per exploration (the seed's ``max_tool_calls``)."""
+    max_tokens_per_session: int = Field(default=100_000, ge=1)
+    """Input + output tokens per exploration (the seed counted output only, 8192)."""
+    explore_wall_clock_s: float = Field(default=600.0, gt=0)
+    """Seconds one exploration may take."""
     archive_llm_attempt: bool = False
+    """Keep explored rules that failed verification under ``<home>/archive/`` (else dropped)."""
 
 
 class Config(BaseModel):

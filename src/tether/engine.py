@@ -36,14 +36,23 @@ from tether.tools import DEFAULT_TOOL_TIMEOUT_S, ToolRegistry
 if TYPE_CHECKING:
     from tether.actions.run import RuleRun
     from tether.config import Config
+    from tether.explore.session import ExploreSession
     from tether.llm.client import LLM
     from tether.recover.command import CommandResult
-    from tether.recover.loop import Attempt, Outcome, RecoveryEvent, RecoverySettings
+    from tether.recover.loop import (
+        Attempt,
+        Explore,
+        Explored,
+        Outcome,
+        RecoveryEvent,
+        RecoverySettings,
+    )
     from tether.resolve import NearMiss, Resolver
     from tether.rules.book import Match, RuleBook
     from tether.rules.model import Rule
     from tether.store import RuleStats
     from tether.store.sqlite import SQLiteStore
+    from tether.tools.tool import Tool
 
 __all__ = ["ENVIRONMENT_TAG", "Tether", "resolve_home"]
 
@@ -73,6 +82,9 @@ class Tether:
         sleep: how to wait (seconds); tests pass a recorder so backoff never waits.
         clock: monotonic time source in seconds.
         on_event: called with each :class:`~tether.recover.loop.RecoveryEvent` (displays).
+        llm: the model for exploration and LLM-action rules: ``"provider/model"``, a
+            pydantic-ai model, a :class:`tether.testing.ScriptedModel` or an
+            :class:`~tether.llm.LLM` (default: ``engine.llm`` from ``config.yaml``).
     """
 
     def __init__(
@@ -115,6 +127,7 @@ class Tether:
         self._store: SQLiteStore | None = None
         self._store_warned = False
         self._lock = threading.RLock()
+        self._exploring: ExploreSession | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -225,12 +238,18 @@ class Tether:
         return path
 
     def promote(self, rule: Rule) -> None:
-        """Make a verified ephemeral rule permanent (no-op for permanent rules)."""
-        if rule.ephemeral:
-            try:
+        """Make a verified ephemeral rule permanent (no-op for permanent rules).
+
+        An explored rule's action file is written first (``<home>/actions/``), then the
+        rule (``<home>/rules/``), each atomically. A failure to write is warned about.
+        """
+        try:
+            if self._exploring is not None and self._exploring.promote(rule):
+                return
+            if rule.ephemeral:
                 self._write_rule(rule)
-            except (OSError, TetherError) as exc:
-                self._warn(f"could not promote rule {rule.name!r}: {exc}")
+        except (OSError, TetherError) as exc:
+            self._warn(f"could not promote rule {rule.name!r}: {exc}")
 
     def resolve(
         self,
@@ -288,6 +307,65 @@ class Tether:
         return run_rule(rule, captures, context, self.actions,
                         timeout_s=self.config.engine.action_timeout_s)  # fmt: skip
 
+    # -- exploration ------------------------------------------------------------------------------
+
+    @property
+    def exploring(self) -> ExploreSession:
+        """This engine's exploration state: session cache, limit, rules awaiting verification."""
+        if self._exploring is None:
+            from tether.explore.session import ExploreSession
+
+            self._exploring = ExploreSession(self)
+        return self._exploring
+
+    def explore(
+        self,
+        context: Context,
+        *,
+        tools: Sequence[Callable[..., Any] | Tool] = (),
+        collection: str | None = None,
+        hint: str | None = None,
+        allow_escalation: bool | None = None,
+    ) -> Rule | None:
+        """Let the model explore ``context`` and propose a rule; ``None`` when it found none.
+
+        Example::
+
+            rule = t.explore({"stderr": err, "exit_code": 1, "command": "make"}, hint="CI box")
+
+        The rule is validated (schema, RE2, matches ``context``, not too broad, no duplicate,
+        actions import) and put in force as *ephemeral*: the next recovery that runs it and
+        sees the job pass writes it (and its action) under ``<home>``. Nothing runs here, so
+        the attempt is recorded as ``unverified``. The same failure explored again in this
+        session returns the same rule without a model call.
+
+        Args:
+            context: the failure, a flat mapping (``stderr``, ``exit_code``, ``command`` ...).
+            tools: extra tools for the model (functions or :class:`~tether.tools.Tool`).
+            collection: the collection the rule joins (default: the rule's own, ``default``).
+            hint: a hint for the model.
+            allow_escalation: a give-up hands over to the secondary model (default: config).
+
+        Raises:
+            ExplorationError: no model is configured, its key is missing, or ``session_limit``
+                explorations already ran.
+        """
+        from tether.recover.fingerprint import fingerprint
+        from tether.tools.tool import Tool
+
+        extra = [t if isinstance(t, Tool) else Tool.from_function(t) for t in tools]
+        session = self.exploring
+        found = session.run(context, tools=extra, collection=collection, hint=hint,
+                            allow_escalation=allow_escalation, target=str(context.get("command", "")))  # fmt: skip
+        if found.rule is not None and found.outcome != "cached":
+            session.observe(
+                found, "unverified", fingerprint(context), str(context.get("command", ""))
+            )
+        return found.rule
+
+    def _explore_request(self, request: Explore) -> Explored:
+        return self.exploring.answer(request)
+
     # -- model ------------------------------------------------------------------------------------
 
     @property
@@ -314,12 +392,18 @@ class Tether:
                 )
             else:
                 prices = PriceTable.bundled(policy=settings.pricing_policy)
-            if isinstance(self._llm_arg, LLM):
-                self._llm = self._llm_arg
-            elif self._llm_arg is not None or settings.llm:
+            chosen = self._llm_arg if self._llm_arg is not None else settings.llm
+            if isinstance(chosen, str) and chosen.startswith("scripted:"):
+                chosen = _scripted_model(self.home, chosen.removeprefix("scripted:"))
+            if isinstance(chosen, LLM):
+                self._llm = chosen
+            elif chosen is not None:
+                secondary: Any = settings.llm_secondary
+                if isinstance(secondary, str) and secondary.startswith("scripted:"):
+                    secondary = _scripted_model(self.home, secondary.removeprefix("scripted:"))
                 self._llm = LLM(
-                    self._llm_arg if self._llm_arg is not None else settings.llm,
-                    secondary=settings.llm_secondary,
+                    chosen,
+                    secondary=secondary,
                     base_url=settings.llm_base_url,
                     prices=prices,
                 )
@@ -384,7 +468,8 @@ class Tether:
         """Recover a function when it raises; ``@t.mark`` or ``@t.mark(max_retries=2, ...)``.
 
         Sync or async follows the wrapped function. See :func:`tether.recover.mark.mark`
-        for what each setting does; ``None`` means this engine's default.
+        for what each setting does; ``None`` means this engine's default. ``explorable=True``
+        explores only when ``TETHER_EXPLORE=1`` or ``engine.explore: true`` switches it on.
         """
         from tether.recover.mark import mark
 
@@ -461,7 +546,7 @@ class Tether:
         try:
             gen = recovery(first.failure, settings, self._services(), clock=self.clock)
             with _working_directory(where):
-                outcome = run_sync(gen, job, self._apply_request, self.sleep)
+                outcome = run_sync(gen, job, self._apply_request, self.sleep, self._explore_request)
         except Exception as exc:
             if getattr(exc, "__tether_propagate__", False):
                 raise
@@ -542,12 +627,44 @@ class _Services:
     def promote(self, rule: Rule) -> None:
         self.engine.promote(rule)
 
+    def reject(self, rule: Rule, reason: str) -> str:
+        try:
+            return self.engine.exploring.reject(rule, reason)
+        except Exception as exc:  # a broken record must not end recovery
+            self.engine._warn(f"could not reject rule {rule.name!r} cleanly: {exc}")
+            return f"rule {rule.name!r} did not fix the failure ({reason})"
+
     def emit(self, event: RecoveryEvent) -> None:
         if self.engine.on_event is not None:
             try:
                 self.engine.on_event(event)
             except Exception as exc:
                 self.engine._warn(f"on_event callback raised: {exc}")
+
+
+def _scripted_model(home: Path, file: str) -> Any:
+    """The test seam ``llm: "scripted:<file.py>"``: ``MODEL`` from a Python file (relative to home).
+
+    Raises:
+        ConfigError: the file cannot be imported or defines no ``MODEL``.
+    """
+    import importlib.util
+
+    path = (home / file) if not Path(file).is_absolute() else Path(file)
+    spec = importlib.util.spec_from_file_location(f"tether_scripted_{abs(hash(str(path)))}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ConfigError(f"engine.llm: scripted model file {path} does not exist")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(
+            f"engine.llm: {path} failed to import: {type(exc).__name__}: {exc}"
+        ) from None
+    model = getattr(module, "MODEL", None)
+    if model is None:
+        raise ConfigError(f"engine.llm: {path} defines no MODEL (a tether.testing.ScriptedModel)")
+    return model
 
 
 class _working_directory:

@@ -19,6 +19,8 @@ The tree::
     │   ├── ProviderUnavailable      transient failures outlasted the retries (or a cool-down)
     │   └── ToolsUnsupported         a model (often a local one) that cannot call tools
     ├── PricingStale(as_of)          USD ceilings refused because the price table is too old
+    ├── ExplorationError             the explorer could not run (no model, no key, limit reached)
+    │   └── SubmissionRejected(check, field)  a submitted rule or action failed validation
     └── LoopStopped                  a governed run ended early
         ├── BudgetExceeded(limit, used, allowed)
         ├── ApprovalDenied
@@ -42,6 +44,7 @@ __all__ = [
     "BudgetExceeded",
     "ConfigError",
     "CycleDetected",
+    "ExplorationError",
     "LoopStopped",
     "MCPError",
     "MCPTimeout",
@@ -53,6 +56,7 @@ __all__ = [
     "ProviderUnavailable",
     "RuleError",
     "StoreError",
+    "SubmissionRejected",
     "TetherError",
     "ToolError",
     "ToolSchemaError",
@@ -303,6 +307,36 @@ class PricingStale(ConfigError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (str(self),), {"as_of": self.as_of}))
+
+
+class ExplorationError(TetherError):
+    """The explorer could not run: exploration is off, no model or key is configured, or the
+    session's exploration limit is reached. The message says which and what to set."""
+
+
+class SubmissionRejected(ExplorationError):
+    """A rule (and action code) the explorer submitted failed validation; nothing was kept.
+
+    The message goes back to the model as the tool's error, so it names the field and says
+    what to change.
+
+    Attributes:
+        check: which check failed: ``"yaml"``, ``"schema"``, ``"regex"``, ``"match"``,
+            ``"params"``, ``"too_broad"``, ``"duplicate"``, ``"action"``, ``"code"``,
+            ``"signature"`` or ``"name"``.
+        field: the offending field (``"when[0].regex"``, ``"then[1].params.path"``), or ``None``.
+        problem: what is wrong and how to fix it.
+    """
+
+    def __init__(self, problem: str, *, check: str, field: str | None = None) -> None:
+        self.problem = problem
+        self.check = check
+        self.field = field
+        where = f"field {field!r}: " if field else ""
+        super().__init__(f"{check} check failed: {where}{problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.problem,), {"check": self.check, "field": self.field}))
 
 
 class LoopStopped(TetherError):

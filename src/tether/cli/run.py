@@ -93,6 +93,9 @@ def run(
         False, "--explore", help="Let an LLM explore failures no rule fixes."
     ),
     hint: str | None = typer.Option(None, "--hint", help="A hint for exploration."),
+    allow_escalation: bool = typer.Option(
+        False, "--allow-escalation", help="Hand a failed exploration over to the secondary model."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing of tether's own."),
 ) -> None:
     """Run COMMAND; when it fails, fix it with matching rules and run it again.
@@ -125,9 +128,9 @@ def run(
         setup=hooks.setup if hooks else None,
         teardown=hooks.teardown if hooks else None,
     )
-    if explore or (chosen is not None and chosen.explore):
-        display.say("[bold cyan]tether ▸[/] not exploring: LLM exploration is not available in this "
-                    "version; recovering with rules only")  # fmt: skip
+    settings.explore = bool(explore or (chosen is not None and chosen.explore))
+    settings.allow_escalation = bool(allow_escalation or pick(None, "allow_escalation"))
+    settings.hint = hint or pick(None, "hint")
     result, outcome = engine.run_command(
         command, cwd=os.getcwd(), context=extra, settings=settings, tail_lines=tail
     )

@@ -18,6 +18,15 @@ Per failure, candidates come from the resolver, untried ones first, at most
   a failure already seen at an earlier level (same fingerprint) is a cycle
   and stops recovery.
 
+When no rule is left for a failure and ``settings.explore`` is on, the loop
+asks for an exploration (:class:`Explore`). A rule the explorer proposes is
+*ephemeral*: it runs like any candidate, and only a verified success (the job
+passes) or verified progress (its error is gone, a new one shows) promotes it
+(``services.promote``). Otherwise it is rejected (``services.reject``) and the
+rejection is shown to the next exploration — with ``allow_escalation``, one
+more, on the secondary model. Each level explores at most once (twice with
+escalation).
+
 When recovery stops without a pass, the caller gets the user's failure back:
 at the first level the very first failure (the original exception object or
 exit code); after progress, the failure of the deepest level reached.
@@ -42,6 +51,8 @@ from tether.rules.model import RetryPolicy, Rule
 __all__ = [
     "ApplyRule",
     "Attempt",
+    "Explore",
+    "Explored",
     "Failure",
     "JobResult",
     "Outcome",
@@ -83,6 +94,53 @@ class ApplyRule:
 
     match: Match
     context: Context
+
+
+@dataclass
+class Explore:
+    """Request: explore ``context`` with an LLM; answer with an :class:`Explored`.
+
+    Attributes:
+        context: the failure no rule fixed.
+        level: the deep-recovery level (1-based).
+        tried: rules already tried on this failure.
+        rejections: why earlier explored rules for this failure were rejected.
+        escalate: a previous exploration at this level failed; use the secondary model.
+        target: what failed (the function's name or the command line).
+        hint: the user's hint for the explorer.
+        collection: the collection explored rules join.
+        allow_escalation: a give-up may hand over to the secondary model.
+    """
+
+    context: Context
+    level: int = 1
+    tried: list[str] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
+    escalate: bool = False
+    target: str = ""
+    hint: str | None = None
+    collection: str | None = None
+    allow_escalation: bool = False
+
+
+@dataclass
+class Explored:
+    """The answer to :class:`Explore`.
+
+    Attributes:
+        match: the rule to run (ephemeral or existing) with its captures, or ``None``.
+        reason: why there is no rule (not allowed, gave up, a ceiling ...), or where it came from.
+        rerun: the explorer fixed the failure directly; re-run the job to verify.
+        explored: a model was involved (``False``: exploration was not allowed or not possible,
+            so asking again at a deeper level is pointless).
+        record: the LLM attempt's record (model, tokens, seconds) for the attempt's observation.
+    """
+
+    match: Match | None = None
+    reason: str = ""
+    rerun: bool = False
+    explored: bool = True
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,6 +208,16 @@ class RecoverySettings:
     teardown: Callable[[dict[str, Any], int, bool], None] | None = None
     state: dict[str, Any] = field(default_factory=dict)
     target: str = ""
+    explore: bool = False
+    """Explore failures no rule fixes (the engine decides whether a model may be used)."""
+    allow_escalation: bool = False
+    """A rejected or given-up exploration hands over to the secondary model once."""
+    hint: str | None = None
+    """Shown to the explorer."""
+
+
+Request = RunJob | ApplyRule | Sleep | Explore
+"""What the recovery generator asks its driver for."""
 
 
 class RecoveryServices(Protocol):
@@ -167,6 +235,11 @@ class RecoveryServices(Protocol):
 
     def promote(self, rule: Rule) -> None:
         """Make a verified ephemeral rule permanent; must not raise."""
+        ...
+
+    def reject(self, rule: Rule, reason: str) -> str:
+        """Drop an explored rule that did not verify; returns the rejection to show the next
+        exploration. Must not raise."""
         ...
 
     def emit(self, event: RecoveryEvent) -> None:
@@ -226,7 +299,7 @@ def recovery(
     services: RecoveryServices,
     *,
     clock: Callable[[], float] = time.monotonic,
-) -> Generator[RunJob | ApplyRule | Sleep, Any, Outcome]:
+) -> Generator[Request, Any, Outcome]:
     """The loop itself; see the module docstring. Drive it with :func:`run_sync` or :func:`run_async`."""
     failure = first
     level = 1
@@ -242,9 +315,35 @@ def recovery(
         return Outcome(False, failure=surfaced, attempts=attempts, reason=reason, levels=level)
 
     lookahead: tuple[str, list[Match]] | None = None
+    explorations = 0
+    rejections: list[str] = []
+    may_explore = settings.explore
     while True:
         ending, candidates = lookahead or _next(settings, services, failure, tried)
         lookahead = None
+        explored: Explored | None = None
+        if ending and may_explore and explorations < (2 if settings.allow_escalation else 1):
+            explorations += 1
+            explored = yield Explore(failure.context, level, list(tried), list(rejections),
+                                     escalate=explorations > 1, target=settings.target,
+                                     hint=settings.hint, collection=settings.collection,
+                                     allow_escalation=settings.allow_escalation)  # fmt: skip
+            if explored.match is not None:
+                ending, candidates = "", [explored.match]
+            elif explored.rerun:
+                rerun: JobResult = yield RunJob()
+                if rerun.failure is None:
+                    services.emit(RecoveryEvent("recovered", {"rule": "explorer", "level": level}))
+                    attempts.append(Attempt("explorer", level, number + 1, "success"))
+                    return Outcome(True, value=rerun.value, attempts=attempts,
+                                   reason="recovered by the explorer directly", levels=level)  # fmt: skip
+                ending = (
+                    f"{ending}; the explorer said it fixed the failure, but the job still fails"
+                )
+            else:
+                may_explore = explored.explored
+                what = "exploration ended" if explored.explored else "not explored"
+                ending = f"{ending}; {what}: {explored.reason}"
         if ending:
             return stop(ending)
         match = candidates[0]
@@ -292,9 +391,19 @@ def recovery(
             "outcome": outcome, "depth": level, "attempt": number,
             "duration_s": attempt.duration_s, "error": error,
         }  # fmt: skip
+        llm_record: dict[str, Any] = {}
+        if explored is not None and explored.match is not None:
+            verified = outcome in ("success", "progress")
+            llm_record = {**explored.record, "outcome": "success" if verified else "failure"}
+            observation["llm"] = llm_record
         state["_observation"] = observation
         if outcome in ("success", "progress"):
             services.promote(rule)
+        elif explored is not None and explored.match is not None:
+            why = error or "the job failed the same way after the rule ran"
+            rejection = services.reject(rule, f"{outcome}: {why}")
+            rejections.append(rejection)
+            llm_record["rejection"] = rejection
         if outcome == "success":
             _call_teardown(settings, state, number, True)
             services.record(rule, attempt, observation)
@@ -322,6 +431,7 @@ def recovery(
             seen.add(new_fp)
             level += 1
             tried = []
+            explorations, rejections = 0, []
             continue
         services.emit(RecoveryEvent("rule_failed", {"rule": rule.name, "outcome": outcome,
                                                     "error": error}))  # fmt: skip
@@ -333,13 +443,18 @@ def recovery(
         services.record(rule, attempt, observation)
 
 
+def _no_explorer(request: Explore) -> Explored:
+    return Explored(reason="this driver was given no explorer", explored=False)
+
+
 def run_sync(
-    gen: Generator[RunJob | ApplyRule | Sleep, Any, Outcome],
+    gen: Generator[Request, Any, Outcome],
     job: Callable[[], JobResult],
     apply: Callable[[ApplyRule], RuleRun],
     sleep: Callable[[float], None],
+    explore: Callable[[Explore], Explored] = _no_explorer,
 ) -> Outcome:
-    """Drive :func:`recovery` with blocking calls."""
+    """Drive :func:`recovery` with blocking calls (``explore`` answers :class:`Explore`)."""
     answer: Any = None
     while True:
         try:
@@ -350,18 +465,22 @@ def run_sync(
             answer = job()
         elif isinstance(request, ApplyRule):
             answer = apply(request)
+        elif isinstance(request, Explore):
+            answer = explore(request)
         else:
             sleep(request.seconds)
             answer = None
 
 
 async def run_async(
-    gen: Generator[RunJob | ApplyRule | Sleep, Any, Outcome],
+    gen: Generator[Request, Any, Outcome],
     job: Callable[[], Awaitable[JobResult]],
     apply: Callable[[ApplyRule], RuleRun],
     sleep: Callable[[float], Awaitable[None]],
+    explore: Callable[[Explore], Explored] = _no_explorer,
 ) -> Outcome:
-    """Drive :func:`recovery` on an event loop: the job is awaited, actions run in a worker thread."""
+    """Drive :func:`recovery` on an event loop: the job is awaited; actions and explorations
+    run in a worker thread."""
     import asyncio
 
     answer: Any = None
@@ -374,6 +493,8 @@ async def run_async(
             answer = await job()
         elif isinstance(request, ApplyRule):
             answer = await asyncio.to_thread(apply, request)
+        elif isinstance(request, Explore):
+            answer = await asyncio.to_thread(explore, request)
         else:
             await sleep(request.seconds)
             answer = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import time
 import traceback
 import warnings
@@ -88,11 +89,22 @@ def _state(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         return {}
 
 
+def exploration_switched_on(engine: Tether) -> bool:
+    """Whether explorable marked functions may explore: ``TETHER_EXPLORE=1`` or ``engine.explore``."""
+    flag = os.environ.get("TETHER_EXPLORE", "").strip().lower()
+    if flag in ("1", "true", "yes", "on"):
+        return True
+    if flag in ("0", "false", "no", "off"):
+        return False
+    return bool(engine.config.engine.explore)
+
+
 def _settings(engine: Tether, s: MarkSettings, fn: Callable[..., Any], state: dict[str, Any]) -> RecoverySettings:  # fmt: skip
     return engine.settings(
         max_retries=s.max_retries, max_depth=s.max_depth, rules=s.rules, tags=s.tags,
         collection=s.collection, fallback=s.fallback, setup=s.setup, teardown=s.teardown,
         state=state, target=fn.__qualname__,
+        explore=s.explorable and exploration_switched_on(engine),
     )  # fmt: skip
 
 
@@ -133,18 +145,18 @@ def _finish(engine: Tether, s: MarkSettings, exc: Exception, outcome: Outcome | 
     """The recovered value, or the user's exception (noted) raised again."""
     if outcome is not None and outcome.recovered:
         return outcome.value
-    if outcome is not None and not outcome.attempts:
+    if outcome is not None:
         _not_exploring_notice(engine, s)
     raise _surface(exc, outcome, internal)
 
 
 def _not_exploring_notice(engine: Tether, s: MarkSettings) -> None:
-    if s.explorable and not getattr(engine, "_explore_notice_given", False):
-        engine._explore_notice_given = True  # type: ignore[attr-defined]
-        warnings.warn(
-            "tether: not exploring: LLM exploration is not available in this version",
-            RuntimeWarning,
-            stacklevel=4,
+    """Say once why an explorable function's failure was not explored when it is switched off
+    (when it is on, the engine says why it could not explore: no model, no key ...)."""
+    if s.explorable and not exploration_switched_on(engine):
+        engine.exploring.notice(
+            "exploration is off for this process: set TETHER_EXPLORE=1 "
+            "(or engine.explore: true in config.yaml) to let explorable functions explore"
         )
 
 
@@ -165,7 +177,8 @@ def mark(engine: Tether, fn: Callable[..., Any] | None = None, /, *,
         max_depth: levels of cascading errors chased, deep recovery (default: the engine's, 3).
         rules: rule names tried first; tags: rules with these tags next.
         fallback: then any other matching rule of ``collection`` (default: the engine's).
-        explorable: allow LLM exploration when no rule fits (needs a model; later release).
+        explorable: allow LLM exploration when no rule fits; it also needs ``TETHER_EXPLORE=1``
+            (or ``engine.explore: true``) and a model with its key. Otherwise one notice says why.
         setup: ``(state, attempt) -> dict | None`` before each attempt; state starts as the
             function's bound arguments.
         teardown: ``(state, attempt, success)`` after each attempt; sees ``_fn_name``,
@@ -217,7 +230,7 @@ def _sync_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Ca
         outcome = internal = None
         try:
             outcome = run_sync(_begin(engine, s, fn, args, kwargs, exc), job,
-                               engine._apply_request, engine.sleep)  # fmt: skip
+                               engine._apply_request, engine.sleep, engine._explore_request)  # fmt: skip
         except Exception as problem:
             internal = _internal(problem)
         return _finish(engine, s, exc, outcome, internal)
@@ -262,7 +275,9 @@ def _async_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> C
         try:
             engine.load()  # read rules and actions before the event-loop driven part
             gen = _begin(engine, s, fn, args, kwargs, exc)
-            outcome = await run_async(gen, job, engine._apply_request, sleep)
+            outcome = await run_async(
+                gen, job, engine._apply_request, sleep, engine._explore_request
+            )
         except Exception as problem:
             internal = _internal(problem)
         return _finish(engine, s, exc, outcome, internal)
