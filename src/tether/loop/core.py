@@ -80,6 +80,7 @@ from tether.loop.progress import (
 )
 from tether.loop.result import LoopExit, LoopResult, LoopStatus
 from tether.loop.state import (
+    KEEP_SEEN,
     ArtifactDriftError,
     LoopState,
     SchemaChangedError,
@@ -259,7 +260,7 @@ class Loop:
         self.trace: Trace | None = None
         self._system: SystemMessage | None = None
         self._definitions: list[ToolDefinition] = []
-        self._seen: set[str] = set()
+        self._seen: dict[str, None] = {}  # an ordered set: the oldest are forgotten first
         self._started = 0.0
         self._elapsed_before = 0.0
         self._previous: MetricSnapshot | None = None
@@ -697,7 +698,7 @@ class Loop:
         self.history = [[message_from_dict(m) for m in past] for past in state.history]
         self.reports = [IterationReport.from_dict(r) for r in state.reports]
         self.signals = list(state.signals)
-        self._seen = set(state.seen)
+        self._seen = dict.fromkeys(state.seen)
         progress = state.progress
         if progress.get("previous_metric"):
             self._previous = MetricSnapshot.from_dict(progress["previous_metric"])
@@ -939,8 +940,10 @@ class Loop:
             if fingerprint in self._seen:
                 report.repeated.append(fingerprint)
             else:
-                self._seen.add(fingerprint)
+                self._seen[fingerprint] = None
                 self._added["seen"].append(fingerprint)
+                if len(self._seen) > KEEP_SEEN:
+                    del self._seen[next(iter(self._seen))]
             self.trace.emit("tool.call", iteration=index, tool=call.name, call_id=call.id,
                             arguments=call.arguments, repeated=fingerprint in report.repeated)  # fmt: skip
         allowed = [call for call in calls if call.id not in denied]

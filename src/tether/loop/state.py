@@ -54,6 +54,7 @@ SNAPSHOT_EVERY = 64
 KEEP_SUMMARIES = 40
 KEEP_REPORTS = 20
 KEEP_SIGNALS = 50
+KEEP_SEEN = 4096
 
 
 class StateError(TetherError):
@@ -121,7 +122,7 @@ class LoopState:
         summaries: the last summary lines; ``summarised`` how many iterations were summarised.
         history: the unsummarised iterations' messages (``message_to_dict`` form).
         reports: the recent iteration reports; ``signals`` what evaluation noticed.
-        seen: fingerprints of every action taken.
+        seen: fingerprints of the actions taken (the last 4,096 distinct ones).
         progress: the evaluation's working values (previous metric, report awaiting its
             metric, notes for the next prompt, plan-invalid streak, last model text).
         policies: saved state of policies that have one, by position.
@@ -176,6 +177,7 @@ class LoopState:
         del self.summaries[:-KEEP_SUMMARIES]
         del self.reports[:-KEEP_REPORTS]
         del self.signals[:-KEEP_SIGNALS]
+        del self.seen[:-KEEP_SEEN]
         keep = max(0, self.iteration - self.summarised)
         if len(self.history) > keep:
             del self.history[: len(self.history) - keep]
