@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -23,13 +24,18 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 
 class _Display:
-    """Prints what recovery does, on stderr, so the job's stdout stays its own."""
+    """Prints what recovery and exploration do, on stderr, so the job's stdout stays its own.
+
+    While the explorer runs, each tool call is a line with the tokens and tool calls left;
+    on a terminal a status line shows the same live between calls.
+    """
 
     def __init__(self, quiet: bool) -> None:
         from tether.cli import console
 
         self.console = console(stderr=True)
         self.quiet = quiet
+        self.status: Any = None
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -41,7 +47,9 @@ class _Display:
         d: dict[str, Any] = {
             k: escape(v) if isinstance(v, str) else v for k, v in event.data.items()
         }
-        if event.kind == "attempt":
+        if event.kind.startswith(("explore", "promoted")):
+            self._explore(event.kind, d)
+        elif event.kind == "attempt":
             caps = escape(", ".join(f"{k}={v}" for k, v in d["captures"].items()))
             self.say(f"[bold cyan]tether ▸[/] depth {d['level']}: trying rule "
                      f"[bold]{d['rule']}[/]" + (f" ({caps})" if caps else ""))  # fmt: skip
@@ -64,6 +72,57 @@ class _Display:
             )
         elif event.kind == "gave_up":
             self.say(f"[bold red]tether ✗ gave up:[/] {d['reason']}")
+
+    def _explore(self, kind: str, d: dict[str, Any]) -> None:
+        from rich.markup import escape
+
+        head = "[bold magenta]tether ◆[/]"
+        if kind == "explore_skipped":
+            self.say(f"{head} not exploring: {d['reason']}")
+        elif kind == "explore_cached":
+            self.say(f"{head} reusing rule [bold]{d['rule']}[/], explored earlier in this session")
+        elif kind == "explore_start":
+            what = "escalating to" if d.get("escalate") else "exploring with"
+            self.say(f"{head} {what} {d['model']} (budget: {d['max_tokens']:,} tokens, "
+                     f"{d['max_tool_calls']} tool calls)")  # fmt: skip
+            if not self.quiet and self.console.is_terminal:
+                self.status = self.console.status("exploring ...", spinner="dots")
+                self.status.start()
+        elif kind == "explore":
+            self._loop_event(d)
+        elif kind == "explore_end":
+            if self.status is not None:
+                self.status.stop()
+                self.status = None
+            colour = "green" if d["outcome"] in ("submitted", "existing", "done") else "yellow"
+            self.say(f"{head} exploration [{colour}]{d['outcome']}[/]: {d['reason']} "
+                     f"({d['tokens']:,} tokens, {d['tool_calls']} tool calls, {d['duration_s']:.1f}s, "
+                     f"{d['rejections']} submission(s) rejected by validation)")  # fmt: skip
+        elif kind == "explore_rejected":
+            self.say(f"{head} [yellow]explored rule {d['rule']} did not verify[/]: {d['reason']}; "
+                     "dropped")  # fmt: skip
+        elif kind == "promoted":
+            files = ", ".join(escape(str(f)) for f in d["files"])
+            self.say(f"[bold green]tether ✓ verified; promoted rule {d['rule']}[/] → {files}")
+
+    def _loop_event(self, d: dict[str, Any]) -> None:
+        from rich.markup import escape
+
+        left = (f"tokens {d['tokens_used']:,}/{d['token_limit']:,} · "
+                f"calls {d['calls_made']}/{d['max_tool_calls']}")  # fmt: skip
+        if self.status is not None:
+            self.status.update(f"exploring ... {left}")
+        event = d.get("event")
+        if event == "tool.call":
+            args = escape(json.dumps(d.get("arguments"), default=str, ensure_ascii=False))
+            args = args if len(args) <= 100 else args[:97] + "..."
+            self.say(f"[magenta]  ⚙[/] {d['tool']} {args}  [dim]{left}[/]")
+        elif event == "tool.result" and d.get("status") != "ok":
+            detail = str(d.get("content", ""))
+            detail = detail if len(detail) <= 300 else detail[:297] + "..."
+            self.say(f"[magenta]    ✗[/] {d['tool']}: {escape(detail)}")
+        elif event == "loop.end":
+            self.say(f"[magenta]  ■[/] loop {d['status']}: {d['reason']}  [dim]{left}[/]")
 
 
 def run(
@@ -90,7 +149,9 @@ def run(
         None, "--max-depth", min=1, help="Cascading errors chased."
     ),
     explore: bool = typer.Option(
-        False, "--explore", help="Let an LLM explore failures no rule fixes."
+        False,
+        "--explore",
+        help="Let the configured model explore failures no rule fixes (engine.llm).",
     ),
     hint: str | None = typer.Option(None, "--hint", help="A hint for exploration."),
     allow_escalation: bool = typer.Option(
@@ -100,7 +161,9 @@ def run(
 ) -> None:
     """Run COMMAND; when it fails, fix it with matching rules and run it again.
 
-    Exits with the command's final exit code.
+    With --explore, a failure no rule fixes goes to the configured model, which proposes
+    a rule (and action); it is kept only if the re-run passes. Exits with the command's
+    final exit code.
     """
     from tether.engine import Tether
 
@@ -141,7 +204,10 @@ def run(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run`` to ``app``."""
+    """Add ``run`` and ``explore`` to ``app``."""
+    from tether.cli import explore
+
     app.command(
         context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
     )(run)
+    explore.register(app)

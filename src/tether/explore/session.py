@@ -177,9 +177,10 @@ class ExploreSession:
                                      "max_tool_calls": explorer.settings.max_tool_calls})  # fmt: skip
         earlier = [*rejections, *self.earlier_rejections(fp)]
         found = explorer.run(context, rejections=earlier, tried=tried)
+        code = found.submission.action_code if found.submission is not None else None
         self._emit("explore_end", {"outcome": found.outcome, "reason": found.reason,
                                    "tokens": found.tokens, "duration_s": found.duration_s,
-                                   "tool_calls": found.tool_calls,
+                                   "tool_calls": found.tool_calls, "action_code": code,
                                    "rejections": len(found.rejections)})  # fmt: skip
         rule = found.rule
         if rule is not None:
