@@ -16,6 +16,7 @@ import pytest
 
 from tether.errors import ConfigError
 from tether.loop import Loop, LoopStatus, MetricSnapshot, Trace
+from tether.loop.approval import CallbackApproval, HeadlessApproval, RequireApproval
 from tether.loop.explain import INCOMPLETE, TRUNCATED_LINE, explain, load_trace, split_runs
 from tether.testing import ScriptedModel, call, reply
 from tether.tools import builtin_tools
@@ -194,44 +195,84 @@ def test_several_runs_in_one_file_the_last_by_default(tmp_path: Path) -> None:
 
 
 def test_a_resumed_run_reads_as_one_run_continuing(tmp_path: Path) -> None:
-    trace = tmp_path / "t.jsonl"
+    trace, state = tmp_path / "t.jsonl", tmp_path / "state"
     a = tmp_path / "a.txt"
     a.write_text("A")
     first = ScriptedModel([reply(tool_calls=[call("read_file", path=str(a))], usage=(50, 5))])
-    result = Loop(
-        "goal", builtin_tools(), first, max_iterations=1, trace_path=trace, quiet=True
-    ).run()
+    result = Loop("goal", builtin_tools(), first, max_iterations=1, state_path=state,
+                  trace_path=trace, quiet=True).run()  # fmt: skip
     assert result.status is LoopStatus.BUDGET_EXHAUSTED and result.resumable
-
     second = ScriptedModel([reply("finished", usage=(70, 3))])
-
-    def announce_resume(
-        event: dict[str, Any],
-    ) -> None:  # what a resumed run writes after loop.start
-        if event["event"] == "loop.start":
-            assert loop.trace is not None
-            loop.trace.emit("loop.resumed", state="state/goal.json")
-
-    loop = Loop(
-        "goal", builtin_tools(), second, trace_path=trace, quiet=True, on_event=announce_resume
-    )
-    loop.run()
+    rest = Loop.resume(state, tools=builtin_tools(), llm=second, extend={"max_iterations": 1}, quiet=True)  # fmt: skip
+    assert rest.status is LoopStatus.SUCCESS
 
     events = load_trace(trace)
     x = explain(events)
-    assert (x.runs, x.status, x.goal) == (1, "SUCCESS", "goal")
+    assert (x.runs, x.status, x.goal, x.resumable) == (1, "SUCCESS", "goal", False)
     kinds = [c.kind for c in x.chain]
     assert kinds == ["iteration", "stop", "resumed", "iteration", "stop"]
     assert x.chain[1].headline().startswith("Stopped: BUDGET_EXHAUSTED: iterations ceiling")
-    assert x.chain[2].headline() == 'Resumed after BUDGET_EXHAUSTED (state="state/goal.json")'
-    assert x.chain[0].tools[0].tool == "read_file" and x.chain[3].said == "finished"
-    assert x.chain[3].tools == []  # iteration numbers restart: the parts are not mixed up
+    assert x.chain[2].headline() == "Resumed after BUDGET_EXHAUSTED, at iteration 2"
+    assert x.chain[0].tools[0].tool == "read_file"
+    assert x.chain[3].headline() == "Iteration 2: answered without a tool call"
+    assert x.chain[3].said == "finished"
     assert (x.usage.input_tokens, x.usage.output_tokens, x.iterations) == (120, 8, 2)
-    assert not [s for s in x.signals if s.kind == "problem"]
+    assert x.notes == [] and not [s for s in x.signals if s.kind == "problem"]
 
-    # a resume written without its own loop.start continues the run just the same
-    without_start = [e for i, e in enumerate(events) if not (e["event"] == "loop.start" and i > 0)]
-    assert [c.kind for c in explain(without_start).chain] == kinds
+    # a resume that also writes its own loop.start first continues the run just the same
+    with_start = [*events]
+    at = next(i for i, e in enumerate(events) if e["event"] == "loop.resumed")
+    with_start.insert(at, dict(events[0], seq=1))
+    assert [c.kind for c in explain(with_start).chain] == kinds
+    assert len(split_runs(with_start)) == 1
+
+
+def test_an_approval_pause_and_resume_read_in_order(tmp_path: Path) -> None:
+    trace, state = tmp_path / "t.jsonl", tmp_path / "state"
+
+    def policies() -> list[Any]:
+        return [RequireApproval(["run_command"], reason="runs a shell command")]
+
+    model = ScriptedModel([reply("cleaning", tool_calls=[call("run_command", command="echo cleaned")])])  # fmt: skip
+    paused = Loop("clean the build", builtin_tools(), model, policies=policies(), state_path=state,
+                  approval_runner=HeadlessApproval(store=tmp_path / "approvals.db"),
+                  trace_path=trace, quiet=True).run()  # fmt: skip
+    assert paused.status is LoopStatus.AWAITING_APPROVAL
+    token = paused.reason.split("token ")[1].split(" ")[0]
+    Loop.resume(state, tools=builtin_tools(), llm=ScriptedModel([reply("done")]), policies=policies(),
+                approval={"token": token, "approved": True}, quiet=True)  # fmt: skip
+
+    x = explain(load_trace(trace))
+    assert x.status == "SUCCESS"
+    headlines = [c.headline() for c in x.chain]
+    assert headlines[0] == "Iteration 1: asked for run_command (not run)"
+    assert headlines[1].startswith(f"Stopped: AWAITING_APPROVAL: waiting for approval of run_command: token {token}")  # fmt: skip
+    assert headlines[2:5] == [
+        "Resumed after AWAITING_APPROVAL, at iteration 1",
+        "Iteration 1 (continued): called run_command",
+        "Iteration 2: answered without a tool call",
+    ]
+    assert x.chain[0].details()[1:] == [
+        'approval requested for run_command(command="echo cleaned"): runs a shell command (run_command)',
+        f"approval pending for run_command [token {token}]",
+    ]
+    granted, ran = x.chain[3].details()  # the grant came before the call it allowed
+    assert granted == f"approval granted (resume) [token {token}]"
+    assert ran.startswith('run_command(command="echo cleaned") → ok (')
+    assert [s.kind for s in x.signals] == ["approval"] * 3
+
+
+def test_a_denied_approval_is_the_stop(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    model = ScriptedModel([reply(tool_calls=[call("run_command", command="rm -rf build")])])
+    Loop("clean", builtin_tools(), model, policies=[RequireApproval(["run_command"])],
+         approval_runner=CallbackApproval(lambda request: False), trace_path=trace, quiet=True).run()  # fmt: skip
+    md = explain(load_trace(trace)).to_markdown()
+    assert md.startswith("# Run explained: APPROVAL_DENIED\n")
+    assert (
+        "- **approval** (iteration 1): approval denied for run_command (denied by callback)" in md
+    )
+    assert "2. **Stopped: APPROVAL_DENIED: run_command was not approved: denied by callback**" in md
 
 
 def test_a_run_without_loop_end_is_incomplete_and_shows_its_last_event(tmp_path: Path) -> None:
@@ -305,39 +346,36 @@ def test_a_run_killed_during_a_tool_shows_the_call_without_result(tmp_path: Path
     )
 
 
-def test_unknown_and_approval_events_appear_in_the_chain(tmp_path: Path) -> None:
+def test_unknown_events_appear_in_the_chain(tmp_path: Path) -> None:
     trace = tmp_path / "t.jsonl"
-    model = ScriptedModel([
-        reply(tool_calls=[call("run_command", command="rm -rf build")]),
-        reply("done"),
-    ])  # fmt: skip
+    model = ScriptedModel([reply(tool_calls=[call("list_directory", path=str(tmp_path))]), reply("done")])  # fmt: skip
 
-    def approvals(event: dict[str, Any]) -> None:  # as the approval policy will write them
+    def regulator(event: dict[str, Any]) -> None:  # events of a kind explain has never seen
         if event["event"] == "tool.call":
             assert loop.trace is not None
-            fields = {"token": "tok-1", "tool": event["tool"], "arguments": event["arguments"]}
-            loop.trace.emit("approval.requested", **fields, reason="deletes files")
-            loop.trace.emit("approval.granted", **fields)
             loop.trace.emit(
                 "regulator.hint", iteration=event["iteration"], note="prefer make clean"
             )
+            loop.trace.emit("regulator.snapshot", window=3)
 
-    loop = Loop("clean", builtin_tools(), model, trace_path=trace, quiet=True, on_event=approvals)
+    loop = Loop("look", builtin_tools(), model, trace_path=trace, quiet=True, on_event=regulator)
     loop.run()
-    after = Trace(trace)
+    after = Trace(trace)  # a callback that failed after the run, as a later writer records it
     after.emit("trace.callback_error", error="ValueError: boom")
     after.close()
 
     x = explain(load_trace(trace))
-    notes = x.chain[0].notes
-    assert 'approval requested for run_command(command="rm -rf build"): deletes files' in notes
-    assert 'approval granted for run_command(command="rm -rf build")' in notes
-    assert 'regulator.hint: note="prefer make clean"' in notes
-    assert [s.text for s in x.signals if s.kind == "approval"] == notes[:2]
+    assert x.status == "SUCCESS"
+    assert x.chain[0].notes == [
+        'regulator.hint: note="prefer make clean"',
+        "regulator.snapshot: window=3",
+    ]
     assert x.chain[-1].summary == 'trace.callback_error: error="ValueError: boom"'
     problems = [s.text for s in x.signals if s.kind == "problem"]
-    assert "event trace.callback_error after loop.end" in problems
-    assert x.status == "SUCCESS"
+    assert problems == [
+        "event trace.callback_error after loop.end",
+        'trace.callback_error: error="ValueError: boom"',
+    ]
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ TRUNCATED_LINE = "trace.truncated_line"
 _INVALID = ("invalid_arguments", "unknown_tool")
 _NOT_RESTARTING = ("loop.start", "loop.resumed", TRUNCATED_LINE)
 _PLAIN_FIELDS = ("seq", "t", "event", "iteration")
+_ANNOUNCED = ("seq", "t", "event", "iteration", "goal", "model", "limits", "tools")
 
 
 # -- reading the file -------------------------------------------------------------------------------
@@ -119,25 +120,19 @@ def split_runs(events: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     ``iteration.start`` is merged into the run before it.
     """
     runs: list[list[dict[str, Any]]] = []
-    opened_at = 0  # index in runs[-1] of the latest loop.start
+    fresh = False  # the latest run was opened by loop.start and has no iteration yet
     for event in events:
         name = event.get("event")
         if name == "loop.start" or not runs:
             runs.append([])
-            opened_at = 0
-        elif name == "loop.resumed" and len(runs) > 1 and _not_begun(runs[-1][opened_at:]):
+            fresh = name == "loop.start"
+        elif name == "loop.resumed" and fresh and len(runs) > 1:
             runs[-2].extend(runs.pop())
-            opened_at = len(runs[-1])
+            fresh = False
+        elif name == "iteration.start":
+            fresh = False
         runs[-1].append(event)
     return runs
-
-
-def _not_begun(events: list[dict[str, Any]]) -> bool:
-    return (
-        bool(events)
-        and events[0].get("event") == "loop.start"
-        and not any(e.get("event") == "iteration.start" for e in events)
-    )
 
 
 # -- the explanation --------------------------------------------------------------------------------
@@ -232,6 +227,9 @@ class ChainEntry:
         metric: the goal metric measured at the start of the iteration (value, detail, trend).
         decisions: what the policies said after the iteration.
         notes: other events of the iteration (continuations, approvals, unknown events).
+        asked_model: the model was called in this iteration.
+        planned: the tools the model asked for (from ``llm.call``), whether they ran or not.
+        continued: the iteration appears earlier in the chain (it went on after a resume).
     """
 
     kind: str
@@ -243,6 +241,10 @@ class ChainEntry:
     decisions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     asked_model: bool = False
+    planned: list[str] = field(default_factory=list)
+    continued: bool = False
+    notes_before_tools: int | None = None
+    """How many of ``notes`` came before the first tool call (``None``: no tool call)."""
 
     def empty(self) -> bool:
         """An iteration that started and recorded nothing else."""
@@ -254,20 +256,31 @@ class ChainEntry:
         """One line: what happened in this step."""
         if self.kind != "iteration":
             return self.summary
-        head = f"Iteration {self.iteration}"
+        head = f"Iteration {self.iteration}" + (" (continued)" if self.continued else "")
         if self.tools:
             return f"{head}: called {', '.join(dict.fromkeys(t.tool for t in self.tools))}"
+        if self.planned:
+            return f"{head}: asked for {', '.join(dict.fromkeys(self.planned))} (not run)"
         if self.asked_model:
             return f"{head}: answered without a tool call"
         return f"{head}: no model call"
 
     def details(self) -> list[str]:
         """The lines under the headline, plain text, in reading order."""
-        out = [f"goal metric: {self.metric}"] if self.metric else []
+        return [
+            f"{p.call_text()} → {p.outcome_text()}" if isinstance(p, ToolStep) else p
+            for p in self.parts('"', '"')
+        ]
+
+    def parts(self, open_quote: str = "“", close_quote: str = "”") -> list[str | ToolStep]:
+        """The details in the order they happened: the metric, what the model said, notes
+        from before the first tool call (approvals), the tool calls, later notes, the policies."""
+        out: list[str | ToolStep] = [f"goal metric: {self.metric}"] if self.metric else []
         if self.said:
-            out.append(f'model said: "{self.said}"')
-        out += [f"{t.call_text()} → {t.outcome_text()}" for t in self.tools]
-        return out + self.notes + [f"policy {d}" for d in self.decisions]
+            out.append(f"model said: {open_quote}{self.said}{close_quote}")
+        lead = len(self.notes) if self.notes_before_tools is None else self.notes_before_tools
+        out += [*self.notes[:lead], *self.tools, *self.notes[lead:]]
+        return out + [f"policy {d}" for d in self.decisions]
 
 
 @dataclass
@@ -422,10 +435,13 @@ class _Reader:
         self.end, self.segment_tokens = None, 0
 
     def _on_loop_resumed(self, e: dict[str, Any]) -> None:
+        self._on_loop_start(e)  # a resumed run announces its goal, model and limits again
         before = f" after {self.stopped.get('status')}" if self.stopped is not None else ""
-        extra = _fields(e)
-        self.x.chain.append(ChainEntry("resumed", summary=f"Resumed{before}" + (f" ({extra})" if extra else "")))  # fmt: skip
-        self.end, self.segment_tokens = None, 0
+        done = e.get("iteration")
+        at = f", at iteration {done + 1}" if isinstance(done, int) else ""
+        extra = _fields({k: v for k, v in e.items() if k not in _ANNOUNCED})
+        summary = f"Resumed{before}{at}" + (f" ({extra})" if extra else "")
+        self.x.chain.append(ChainEntry("resumed", summary=summary))
 
     def _on_loop_end(self, e: dict[str, Any]) -> None:
         self.end = self.stopped = e
@@ -464,6 +480,7 @@ class _Reader:
         cost = e.get("cost_usd")
         u.cost_usd = None if u.cost_usd is None or cost is None else u.cost_usd + float(cost)
         entry.asked_model = True
+        entry.planned += [str(name) for name in e.get("tool_calls") or []]
         text = _short(str(e.get("text") or ""), 200)
         if text:
             entry.said = _short(f"{entry.said} {text}", 200) if entry.said else text
@@ -475,7 +492,10 @@ class _Reader:
     def _on_tool_call(self, e: dict[str, Any]) -> None:
         step = ToolStep(str(e.get("tool")), str(e.get("call_id", "")), _args(e.get("arguments")),
                         repeated=bool(e.get("repeated")))  # fmt: skip
-        self._entry(e).tools.append(step)
+        entry = self._entry(e)
+        if entry.notes_before_tools is None:
+            entry.notes_before_tools = len(entry.notes)
+        entry.tools.append(step)
         self.x.usage.tool_calls += 1
         if step.repeated:
             self._signal("repeated_action", f"{step.call_text()} repeats an earlier call", e)
@@ -494,6 +514,7 @@ class _Reader:
         if step.status != "ok":
             self.x.usage.failed_tool_calls += 1
             step.detail = _error_detail(e.get("content"))
+        if step.status not in ("ok", "approval_denied"):  # a denial is an approval signal already
             kind = "invalid_call" if step.status in _INVALID else "tool_error"
             detail = f": {step.detail}" if step.detail else ""
             self._signal(kind, f"{step.call_text()} → {step.status}{detail}", e)
@@ -526,18 +547,18 @@ class _Reader:
         """Approvals, saved state, regulator decisions, and events not known yet."""
         text = f"{name}: {_fields(e)}".rstrip(": ")
         if name.startswith("approval."):
-            tool = f"{e.get('tool')}({_args(e.get('arguments'))})" if e.get("tool") else ""
-            outcome = name.partition(".")[2]
-            reason = f": {e['reason']}" if e.get("reason") else ""
-            text = f"approval {outcome}" + (f" for {tool}" if tool else "") + reason
+            text = _approval(name.partition(".")[2], e)
             self._signal("approval", text, e)
         elif "error" in name or "callback" in name:
             self._signal("problem", text, e)
-        entry = self._find(e)
+        entry = self._entry(e) if isinstance(e.get("iteration"), int) else self._find(e)
         if entry is None:
             self.x.chain.append(ChainEntry("event", summary=text))
         else:
             entry.notes.append(text)
+
+    def _on_model_claim(self, e: dict[str, Any]) -> None:
+        self._entry(e).notes.append("the model says the goal is reached; the goal metric decides")
 
     # helpers
 
@@ -558,6 +579,7 @@ class _Reader:
         if entry is None:
             wanted = e.get("iteration")
             entry = ChainEntry("iteration", iteration=wanted if isinstance(wanted, int) else None)
+            entry.continued = any(c.kind == "iteration" and c.iteration == wanted for c in self.x.chain)  # fmt: skip
             self.x.chain.append(entry)
         return entry
 
@@ -645,6 +667,17 @@ def _error_detail(content: Any) -> str:
     return _short(text.splitlines()[0] if text.strip() else "", 160)
 
 
+def _approval(outcome: str, e: dict[str, Any]) -> str:
+    """``approval granted for run_command(command="make"): why (note) [token apv_...]``."""
+    what = str(e.get("tool") or e.get("tools") or "")
+    if what and "arguments" in e:
+        what = f"{what}({_args(e.get('arguments'))})"
+    text = f"approval {outcome}" + (f" for {what}" if what else "")
+    text += f": {e['reason']}" if e.get("reason") else ""
+    text += f" ({e['note']})" if e.get("note") else ""
+    return text + (f" [token {e['token']}]" if e.get("token") else "")
+
+
 def _fields(e: dict[str, Any]) -> str:
     """An event's own fields as ``k=v`` pairs, each shortened."""
     return _short(_pairs((k, v) for k, v in e.items() if k not in _PLAIN_FIELDS), 240)
@@ -722,12 +755,10 @@ def _markdown(x: Explanation) -> str:
 
 
 def _entry_lines(entry: ChainEntry) -> list[str]:
-    lines = [f"goal metric: {_md(entry.metric)}"] if entry.metric else []
-    if entry.said:
-        lines.append(f"model said: “{_md(entry.said)}”")
-    lines += [f"{_code(t.call_text())} → {_md(t.outcome_text())}" for t in entry.tools]
-    lines += [_md(n) for n in entry.notes]
-    return lines + [f"policy {_md(d)}" for d in entry.decisions]
+    return [
+        f"{_code(p.call_text())} → {_md(p.outcome_text())}" if isinstance(p, ToolStep) else _md(p)
+        for p in entry.parts()
+    ]
 
 
 def _at(iterations: list[int]) -> str:
