@@ -58,9 +58,10 @@ def console(stderr: bool = False) -> Any:
 
 
 def _register() -> None:
-    from tether.cli import explain, rules, run, stats
+    from tether.cli import approve, explain, rules, run, stats
 
     run.register(app)
+    approve.register(app)
     explain.register(app)
     stats.register(app)
     app.add_typer(rules.app, name="rules")
