@@ -145,6 +145,25 @@ def test_a_stopped_run_is_an_error_with_policy_decisions_as_events(tmp_path: Pat
     assert decisions == [False, False, True]
 
 
+def test_a_resumed_run_is_a_second_loop_span_marked_resumed(tmp_path: Path) -> None:
+    provider, exporter = _provider()
+    state = tmp_path / "state"
+    first = ScriptedModel([reply(tool_calls=[call("list_directory", path=str(tmp_path))])])
+    Loop("goal", builtin_tools(), first, max_iterations=1, state_path=state, quiet=True,
+         on_event=SpanRecorder(tracer_provider=provider)).run()  # fmt: skip
+    Loop.resume(state, tools=builtin_tools(), llm=ScriptedModel([reply("done")]), quiet=True,
+                extend={"max_iterations": 1}, on_event=SpanRecorder(tracer_provider=provider))  # fmt: skip
+    paused, resumed = _by_name(exporter.get_finished_spans(), "tether.loop")
+    assert (paused.attributes or {})["tether.status"] == "BUDGET_EXHAUSTED"
+    assert "tether.resumed" not in (paused.attributes or {})
+    attrs = resumed.attributes or {}
+    assert (attrs["tether.goal"], attrs["tether.status"], attrs["tether.resumed"]) == ("goal", "SUCCESS", True)  # fmt: skip
+    assert attrs["tether.resumed_after_iteration"] == 1
+    (iteration,) = [s for s in exporter.get_finished_spans()
+                    if s.name == "tether.iteration" and _parent_id(s) == resumed.context.span_id]  # fmt: skip
+    assert (iteration.attributes or {})["tether.iteration"] == 2
+
+
 def test_close_ends_what_a_killed_run_left_open_as_incomplete(tmp_path: Path) -> None:
     _run_with_a_failing_tool(tmp_path, None)
     events = _events(tmp_path / "t.jsonl")

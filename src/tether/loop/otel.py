@@ -141,11 +141,13 @@ class SpanRecorder:
         self._root = self._tracer.start_span("tether.loop", attributes=attributes, start_time=at)
 
     def _on_loop_resumed(self, e: Mapping[str, Any], at: int) -> None:
+        """A resumed run (a new process, usually) is a new ``tether.loop`` span marked resumed;
+        right after a ``loop.start`` that has not begun, it only marks that span."""
         if self._root is None or self._iteration_number is not None:
-            self._end_all(at, "incomplete")
-            self._root = self._tracer.start_span("tether.loop", start_time=at)
+            self._on_loop_start(e, at)
         self._root.set_attribute("tether.resumed", True)
-        self._root.add_event("loop.resumed", _attributes(e), timestamp=at)
+        if isinstance(e.get("iteration"), int):
+            self._root.set_attribute("tether.resumed_after_iteration", e["iteration"])
 
     def _on_loop_end(self, e: Mapping[str, Any], at: int) -> None:
         if self._root is None:
