@@ -324,7 +324,14 @@ def _check_code(
             f"action_code is not valid Python: {exc.msg} (line {exc.lineno})", check="code",
             field="action_code",
         ) from None  # fmt: skip
-    report = import_in_isolation(code, module_name=action_file_stem(rule.name), watch=watch)
+    from tether.explore import isolate
+
+    report = import_in_isolation(
+        code,
+        module_name=action_file_stem(rule.name),
+        watch=watch,
+        timeout_s=isolate.IMPORT_TIMEOUT_S,
+    )
     if report.timed_out:
         raise SubmissionRejected(
             "importing action_code did not finish in time; do no work at import time, only "
