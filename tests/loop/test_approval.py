@@ -326,3 +326,15 @@ def test_require_approval_validates_its_arguments() -> None:
         RequireApproval(["x"], on_deny="ask")
     with pytest.raises(ValueError, match="state_path"):
         Loop("x", [], ScriptedModel([]), approval_runner=HeadlessApproval())
+
+
+def test_resume_without_the_original_policies_still_honours_the_pending_approval(
+    tmp_path: Path,
+) -> None:
+    state, db, target, _, options = _headless_run(tmp_path)
+    token = options.pop("token")
+    result = Loop.resume(state, tools=Workspace(tmp_path).tools(), llm=ScriptedModel([reply("done")]),
+                         approval={"token": token, "approved": True}, quiet=True)  # fmt: skip
+    assert result.status is LoopStatus.SUCCESS, result.reason
+    assert target.read_text() == "shipped"
+    assert SQLiteStore(db).get_approval(token)["status"] == "used"  # type: ignore[index]

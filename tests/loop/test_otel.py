@@ -228,3 +228,16 @@ def test_importing_tether_loop_does_not_import_opentelemetry() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_loop_emits_spans_to_the_provider_it_is_given(tmp_path: Path) -> None:
+    provider, exporter = _provider()
+    model = ScriptedModel(
+        [reply(tool_calls=[call("list_directory", path=str(tmp_path))]), reply("done")]
+    )
+    Loop("look", builtin_tools(), model, otel=provider, quiet=True).run()
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert names.count("tether.llm.call") == 2 and "tether.tool" in names and "tether.loop" in names
+    exporter.clear()
+    Loop("look", builtin_tools(), ScriptedModel([reply("done")]), otel=False, quiet=True).run()
+    assert exporter.get_finished_spans() == ()

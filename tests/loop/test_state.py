@@ -339,3 +339,75 @@ def test_an_unwritable_state_path_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="cannot create"):
         Loop("walk", [step], ScriptedModel([]), state_path=blocker / "run.state", quiet=True).run()
     assert blocker.read_text() == "keep me"
+
+
+def test_a_tool_raising_mid_parallel_batch_keeps_the_others_results_and_the_state(
+    tmp_path: Path,
+) -> None:
+    from tether.tools import Tool
+
+    def fetch(name: str) -> str:
+        """Fetch one thing.
+
+        Args:
+            name: what to fetch.
+        """
+        if name == "b":
+            raise ConnectionError("b is down")
+        return f"{name} fetched"
+
+    tool = Tool.from_function(fetch, parallel_safe=True)
+    model = ScriptedModel(
+        [reply(tool_calls=[call("fetch", name=n) for n in "abc"]), reply("two of three")]
+    )
+    path = tmp_path / "run.state"
+    loop = Loop("fetch all", [tool], model, state_path=path, quiet=True)
+    result = loop.run()
+    assert result.status is LoopStatus.SUCCESS
+    returns = [
+        part.content
+        for message in model.requests[1].messages
+        for part in getattr(message, "parts", [])
+        if getattr(part, "part_kind", "") == "tool-return"
+    ]
+    assert returns[0] == "a fetched" and returns[2] == "c fetched"
+    assert "ConnectionError" in str(returns[1]) and "b is down" in str(returns[1])
+    saved = StateFile(path).load()
+    assert saved.status == "SUCCESS" and saved.iteration == 1
+
+
+def test_ctrl_c_in_a_real_process_ends_aborted_with_a_resumable_state(tmp_path: Path) -> None:
+    path, trace = tmp_path / "run.state", tmp_path / "trace.jsonl"
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import os, signal
+        from tether.loop import Loop
+        from tether.testing import ScriptedModel, call, reply
+
+        def step(n: int) -> str:
+            '''Take step ``n``.
+
+            Args:
+                n: the step number.
+            '''
+            if n == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+            return f"step {{n}} done"
+
+        model = ScriptedModel([reply(tool_calls=[call("step", n=n)], usage=(100, 10)) for n in range(1, 9)])
+        result = Loop("walk", [step], model, max_iterations=8, state_path={str(path)!r},
+                      trace_path={str(trace)!r}, quiet=True).run()
+        print(result.status.value, result.resumable)
+    """)
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ABORTED", "True"]
+    assert StateFile(path).load().status == "ABORTED"
+    loop = Loop.load(path, tools=[step], llm=ScriptedModel(_script(3, 8)), quiet=True)
+    result = loop.run()
+    assert result.status is LoopStatus.BUDGET_EXHAUSTED and result.iterations == 8
+    explained = loop.explain()  # from the trace file: both sessions, as one run
+    text = explained.to_markdown()
+    assert "BUDGET_EXHAUSTED" in text and "resumed" in text.lower()

@@ -7,7 +7,8 @@ policy; :mod:`.budget` the ``CostLimit`` policy and budget reports;
 :mod:`.approval` gated actions and their runners; :mod:`.state` the saved
 state (snapshot + journal) behind ``Loop.resume``; :mod:`.summary` the
 summaries of old iterations; :mod:`.result` the statuses; :mod:`.trace` the
-live JSONL trace; :mod:`.testfix` the ``TestFixLoop`` blueprint.
+live JSONL trace; :mod:`.explain` reports read from traces; :mod:`.otel` OpenTelemetry spans;
+:mod:`.testfix` the ``TestFixLoop`` blueprint.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from tether.loop.approval import (
 )
 from tether.loop.budget import BudgetReport, CostLimit
 from tether.loop.core import Loop, NestedLoopError, Policy
+from tether.loop.explain import Explanation, explain, load_trace
+from tether.loop.otel import SpanRecorder
 from tether.loop.progress import (
     GoalMetric,
     IterationReport,
@@ -53,6 +56,7 @@ __all__ = [
     "CallbackApproval",
     "CostLimit",
     "DeterministicSummarizer",
+    "Explanation",
     "GoalMetric",
     "HeadlessApproval",
     "IterationReport",
@@ -69,6 +73,7 @@ __all__ = [
     "PytestMetric",
     "RequireApproval",
     "SchemaChangedError",
+    "SpanRecorder",
     "StateCorrupt",
     "StateError",
     "StateLocked",
@@ -76,4 +81,6 @@ __all__ = [
     "Summarizer",
     "TestFixLoop",
     "Trace",
+    "explain",
+    "load_trace",
 ]

@@ -38,6 +38,7 @@ import contextvars
 import hashlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -70,6 +71,7 @@ from tether.loop.approval import (
     precondition_fingerprint,
 )
 from tether.loop.budget import BudgetReport, CostLimit
+from tether.loop.otel import SpanRecorder
 from tether.loop.progress import (
     GoalMetric,
     IterationReport,
@@ -166,6 +168,8 @@ class Loop:
             else pause headless when ``state_path`` is set, else deny).
         abort: a ``threading.Event``; when set, the run stops at the next safe point (ABORTED).
         quiet: do not announce the ceilings on stderr at start.
+        otel: OpenTelemetry spans through opentelemetry-api when it is importable (``True``),
+            none (``False``), or spans to this ``TracerProvider``.
         clock: monotonic seconds (injectable).
 
     Raises:
@@ -197,6 +201,7 @@ class Loop:
         approval_runner: ApprovalRunner | None = None,
         abort: threading.Event | None = None,
         quiet: bool = False,
+        otel: bool | Any = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if llm is None:
@@ -241,6 +246,8 @@ class Loop:
             raise ValueError("HeadlessApproval pauses the run to resume later: set state_path too")
         self.abort = abort
         self.quiet = quiet
+        self.otel = otel
+        self._spans: SpanRecorder | None = None
         self.clock = clock
         self.messages: list[Message] = []
         """The current iteration's messages (its prompt, the model's turns, tool results)."""
@@ -275,12 +282,16 @@ class Loop:
         self._state: LoopState | None = None
         self._state_file: StateFile | None = None
         self._resumed = False
+        self._interrupted: threading.Event | None = None
         self._added: dict[str, list[Any]] = {name: [] for name in LoopState.APPENDED}
 
     # -- running -----------------------------------------------------------------------------------
 
     def run(self) -> LoopResult:
-        """Run to a status (blocking). Ctrl-C ends it as ABORTED, resumable from its state.
+        """Run to a status (blocking).
+
+        The first Ctrl-C stops the run at the next safe point (before the next model call or
+        tool batch) as ABORTED, resumable from its state; a second one stops it at once.
 
         Raises:
             NestedLoopError: called from inside a tool of a running loop.
@@ -297,16 +308,35 @@ class Loop:
             pass
         else:
             raise RuntimeError("Loop.run() inside a running event loop: use 'await loop.arun()'")
+        interrupted = threading.Event()
+        previous = _install_interrupt(interrupted, self.quiet)
+        self._interrupted = interrupted
         try:
             return asyncio.run(self.arun())
         except KeyboardInterrupt:
-            return self._finish(LoopStatus.ABORTED, "interrupted (Ctrl-C)", resumable=True,
-                                text=self._last_text)  # fmt: skip
+            try:
+                self.trace = Trace(self.trace_path, on_event=self.on_event)  # the run's was closed
+            except TetherError:
+                self.trace = None
+            try:
+                return self._finish(LoopStatus.ABORTED, "interrupted (Ctrl-C twice)", resumable=True,
+                                    text=self._last_text)  # fmt: skip
+            finally:
+                if self.trace is not None:
+                    self.trace.close()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     async def arun(self) -> LoopResult:
         """Run to a status (async form of :meth:`run`)."""
         if _RUNNING.get():
             raise NestedLoopError("Loop.arun() called from inside a running loop's tool")
+        self._spans = (
+            None
+            if self.otel is False
+            else SpanRecorder.if_available(None if self.otel is True else self.otel)
+        )
         self.trace = Trace(self.trace_path, on_event=self._dispatch)
         try:
             self._open_state()
@@ -328,9 +358,13 @@ class Loop:
             _RUNNING.reset(token)
             self.trace.close()
             self._close_state()
+            if self._spans is not None:
+                self._spans.close()
 
     def _dispatch(self, event: dict[str, Any]) -> None:
-        """Hand each event to the user's ``on_event`` and to policies that watch events."""
+        """Hand each event to the span recorder, policies that watch events, and ``on_event``."""
+        if self._spans is not None:
+            self._spans(event)
         for policy in self.policies:
             watch = getattr(policy, "on_loop_event", None)
             if watch is not None:
@@ -393,11 +427,17 @@ class Loop:
             return self._finish(
                 LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=self._last_text
             )
-        if self.abort is not None and self.abort.is_set():
-            return self._finish(
-                LoopStatus.ABORTED, "abort requested", resumable=True, text=self._last_text
-            )
-        self.trace.emit("iteration.start", iteration=index)
+        stop = self._abort_requested()
+        if stop is not None:
+            return self._finish(LoopStatus.ABORTED, stop, resumable=True, text=self._last_text)
+        beyond = (
+            index > self.max_iterations
+        )  # a last pass only to measure the last iteration's effect
+        if beyond and self._pending is None:
+            return self._finish(LoopStatus.BUDGET_EXHAUSTED, f"iterations ceiling reached ({self.max_iterations})",
+                                resumable=True, text=self._last_text)  # fmt: skip
+        if not beyond:
+            self.trace.emit("iteration.start", iteration=index)
         observation = self._take_observation()
         if observation is not None and self.goal_metric is not None:
             snapshot = self.goal_metric.measure(observation)
@@ -450,6 +490,10 @@ class Loop:
             return self._finish(
                 LoopStatus.BUDGET_EXHAUSTED, stop, resumable=True, text=self._last_text
             )
+        stop = self._abort_requested()
+        if stop is not None:  # the planned calls are not run; a resume plans this iteration again
+            self.messages = []
+            return self._finish(LoopStatus.ABORTED, stop, resumable=True, text=self._last_text)
         gate = await self._gate(index, report)
         if isinstance(gate, LoopResult):
             return gate
@@ -500,6 +544,13 @@ class Loop:
         else:
             self._pending = report  # judged once the next observation shows its effect
         self._save()
+        return None
+
+    def _abort_requested(self) -> str | None:
+        if self._interrupted is not None and self._interrupted.is_set():
+            return "interrupted (Ctrl-C)"
+        if self.abort is not None and self.abort.is_set():
+            return "abort requested"
         return None
 
     def _take_observation(self) -> Any:
@@ -850,6 +901,19 @@ class Loop:
             token_limit=self.token_limit, cost_usd=self.cost_usd, cost_limit_usd=self.cost_limit_usd,
         )  # fmt: skip
 
+    def explain(self) -> Any:
+        """The run explained: status, reason, signals and the decision chain
+        (:class:`~tether.loop.explain.Explanation`; ``.to_markdown()`` for people).
+
+        Read from ``trace_path`` when there is one (so a resumed run is explained whole),
+        else from this session's events.
+        """
+        from tether.loop.explain import explain, load_trace
+
+        if self.trace_path is not None and Path(self.trace_path).exists():
+            return explain(load_trace(self.trace_path))
+        return explain(self.trace.events if self.trace is not None else [])
+
     # -- steps -------------------------------------------------------------------------------------
 
     def _ceiling_reached(self) -> str | None:
@@ -1019,10 +1083,23 @@ class Loop:
                     break
         return out
 
-    def _fingerprint(self, gated: list[tuple[ToolCall, str, RequireApproval]]) -> str:
-        return precondition_fingerprint(
-            self._observation_text, (p.fingerprint(c) for c, _, p in gated)
+    def _fingerprint(self, gated: Sequence[tuple[ToolCall, str, RequireApproval | None]]) -> str:
+        parts = (p.fingerprint(c) if p is not None else "" for c, _, p in gated)
+        return precondition_fingerprint(self._observation_text, parts)
+
+    def _held(
+        self, report: IterationReport, pending: dict[str, Any]
+    ) -> list[tuple[ToolCall, str, RequireApproval | None]]:
+        """The paused calls of ``pending`` with their reasons and (if still configured) policies."""
+        reasons = dict(
+            zip(pending["gated"], (r["reason"] for r in pending["requests"]), strict=False)
         )
+        out: list[tuple[ToolCall, str, RequireApproval | None]] = []
+        for call in report.tool_calls:
+            if call.id in reasons:
+                matched = self._gated([call])
+                out.append((call, reasons[call.id], matched[0][2] if matched else None))
+        return out
 
     async def _gate(self, index: int, report: IterationReport) -> LoopResult | dict[str, str]:
         """Ask about gated calls; returns the denied ones (call id → note), or a result that ends
@@ -1033,7 +1110,7 @@ class Loop:
             return {}
         runner = self._runner()
         denied: dict[str, str] = {}
-        waiting: list[ApprovalRequest] = []
+        waiting: list[tuple[ToolCall, str, RequireApproval | None]] = []
         for call, reason, policy in gated:
             request = ApprovalRequest.of(call, reason, index)
             self.trace.emit("approval.requested", iteration=index, tool=call.name, arguments=call.arguments,
@@ -1044,7 +1121,7 @@ class Loop:
             except Exception as exc:  # a runner that fails denies
                 verdict, note = False, f"the approval runner raised {type(exc).__name__}: {exc}"
             if verdict is None:
-                waiting.append(request)
+                waiting.append((call, reason, policy))
             elif verdict:
                 self.trace.emit("approval.granted", iteration=index, tool=call.name, note=note)
             else:
@@ -1057,19 +1134,20 @@ class Loop:
             return self._pause(index, report, waiting, self._fingerprint(gated))
         return denied
 
-    def _pause(self, index: int, report: IterationReport, requests: list[ApprovalRequest], fingerprint: str,
-               why: str = "") -> LoopResult:  # fmt: skip
+    def _pause(self, index: int, report: IterationReport, held: Sequence[tuple[ToolCall, str, RequireApproval | None]],
+               fingerprint: str, why: str = "", store: str | None = None) -> LoopResult:  # fmt: skip
         """Park the iteration awaiting a headless decision (state saved, token issued)."""
         assert self.trace is not None
         runner = self.approval_runner
-        if not isinstance(runner, HeadlessApproval):
-            runner = HeadlessApproval(store=(self._pending_approval or {}).get("store"))
+        if not isinstance(runner, HeadlessApproval) or store is not None:
+            runner = HeadlessApproval(store=store)
         if self.state_path is None:
             return self._finish(LoopStatus.AWAITING_APPROVAL,
                                 "an action needs approval but the run has no state_path to pause in",
                                 text=self._last_text)  # fmt: skip
+        requests = [ApprovalRequest.of(c, r, index) for c, r, _ in held]
         pending = runner.issue(str(self.state_path), requests)
-        pending.update(iteration=index, fingerprint=fingerprint, report=report.to_dict(),
+        pending.update(iteration=index, fingerprint=fingerprint, report=report.to_dict(), gated=[c.id for c, _, _ in held],
                        messages=[message_to_dict(m) for m in self.messages])  # fmt: skip
         self._pending_approval = pending
         tools = ", ".join(r.tool for r in requests)
@@ -1109,7 +1187,7 @@ class Loop:
                                     resumable=True, text=self._last_text)  # fmt: skip
             report = IterationReport.from_dict(pending["report"])
             self.messages = [message_from_dict(m) for m in pending["messages"]]
-            gated = self._gated(report.tool_calls)
+            gated = self._held(report, pending)
             void = False
             if answer["approved"]:
                 self._take_observation()  # the world may have moved since the request
@@ -1123,14 +1201,13 @@ class Loop:
         self._pending_approval = None
         if void:
             self.trace.emit("approval.void", iteration=report.index, token=token)
-            requests = [ApprovalRequest.of(c, r, report.index) for c, r, _ in gated]
-            return self._pause(report.index, report, requests, self._fingerprint(gated),
+            return self._pause(report.index, report, gated, self._fingerprint(gated), store=pending["store"],
                                why="the world changed since the approval was asked for, so it is void; ")  # fmt: skip
         if not answer["approved"]:
             self.trace.emit(
                 "approval.denied", iteration=report.index, token=token, note=answer["via"]
             )
-            if any(p.on_deny == "stop" for _, _, p in gated):
+            if any(p is None or p.on_deny == "stop" for _, _, p in gated):
                 return self._finish(LoopStatus.APPROVAL_DENIED, f"denied ({answer['via']}): token {token}",
                                     text=self._last_text)  # fmt: skip
             denied = {c.id: f"{c.name} was not approved; do something else" for c, _, _ in gated}
@@ -1209,6 +1286,29 @@ class _ProviderStop(Exception):
     def __init__(self, error: ProviderError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _install_interrupt(event: threading.Event, quiet: bool) -> Any:
+    """Make the first Ctrl-C set ``event`` (a safe stop) and the second raise; returns the
+    handler to restore, or ``None`` when not on the main thread or Ctrl-C is already handled."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        if not quiet:
+            print(
+                "tether loop: stopping at the next safe point (Ctrl-C again to stop now)",
+                file=sys.stderr,
+            )
+
+    signal.signal(signal.SIGINT, handler)
+    return previous
 
 
 def _registry(tools: Iterable[Callable[..., Any] | Tool] | ToolRegistry) -> ToolRegistry:
