@@ -147,3 +147,117 @@ def test_unwritable_home_still_runs_the_job_and_keeps_its_exit_code(tmp_path: Pa
     )
     assert proc.returncode == 3
     assert home.read_text() == "not a directory"
+
+
+# -- exploration ---------------------------------------------------------------------------------
+
+_MODEL_FILE = """\
+from tests.explore.jobs import CODE, RULE
+from tether.testing import ScriptedModel, call, reply
+
+MODEL = ScriptedModel([
+    reply(tool_calls=[call("read_file", path="job.py")], usage=(400, 30)),
+    reply(tool_calls=[call("submit_rule", rule_yaml=RULE.replace("(?P<path>", "(?P<p>"),
+                           action_code=CODE)], usage=(600, 180)),
+    reply(tool_calls=[call("submit_rule", rule_yaml=RULE, action_code=CODE)], usage=(600, 180)),
+])
+"""
+
+
+def scripted_home(home: Path, extra: str = "") -> None:
+    """A home whose model is the scripted one in model.py (the documented test seam)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "model.py").write_text(
+        "import sys\nsys.path.insert(0, "
+        + repr(str(Path(__file__).parents[2]))
+        + ")\n"
+        + _MODEL_FILE
+    )
+    (home / "config.yaml").write_text('engine:\n  llm: "scripted:model.py"\n' + extra)
+
+
+def test_run_explore_shows_the_explorer_live_promotes_and_then_resolves_without_it(
+    tmp_path: Path, home: Path
+) -> None:
+    from tests.explore.jobs import config_job
+
+    scripted_home(home)
+    argv = config_job(tmp_path)
+    proc = tether(
+        "run", "--explore", "--hint", "a fresh checkout", "--", *argv, cwd=tmp_path, home=home
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "exploring with scripted/scripted (budget: 100,000 tokens, 30 tool calls)" in proc.stderr
+    assert "⚙ read_file" in proc.stderr and "calls 1/30" in proc.stderr
+    assert "params check failed" in proc.stderr  # the first submission, refused and fixed
+    assert "exploration submitted" in proc.stderr and "1 submission(s) rejected" in proc.stderr
+    assert "verified; promoted rule missing-config-file" in proc.stderr
+    (tmp_path / "conf" / "app.ini").unlink()
+    again = tether("run", "--explore", "--", *argv, cwd=tmp_path, home=home)
+    assert again.returncode == 0
+    assert "trying rule missing-config-file" in again.stderr and "exploring" not in again.stderr
+
+
+def test_run_explore_quiet_prints_nothing_of_ours(tmp_path: Path, home: Path) -> None:
+    from tests.explore.jobs import config_job
+
+    scripted_home(home)
+    proc = tether("run", "-q", "--explore", "--", *config_job(tmp_path), cwd=tmp_path, home=home)
+    assert proc.returncode == 0  # the job's own stderr passes through, nothing of tether's
+    assert (
+        proc.stderr == "fatal: cannot open config file 'conf/app.ini': No such file or directory\n"
+    )
+
+
+def test_run_explore_without_a_model_says_why_and_keeps_the_exit_code(
+    tmp_path: Path, home: Path
+) -> None:
+    from tests.explore.jobs import config_job
+
+    proc = tether("run", "--explore", "--", *config_job(tmp_path), cwd=tmp_path, home=home)
+    assert proc.returncode == 1
+    assert proc.stderr.count("not exploring: no model is configured") == 1
+
+
+def test_a_profile_can_switch_exploration_on(tmp_path: Path, home: Path) -> None:
+    from tests.explore.jobs import config_job
+
+    scripted_home(home, "profiles:\n  ci: {explore: true}\n")
+    proc = tether("run", "-p", "ci", "--", *config_job(tmp_path), cwd=tmp_path, home=home)
+    assert proc.returncode == 0 and "exploring with" in proc.stderr
+
+
+def test_explore_a_context_file_prints_the_rule_and_saves_it_on_request(
+    tmp_path: Path, home: Path
+) -> None:
+    from tests.explore.jobs import failing_context
+
+    scripted_home(home)
+    context = tmp_path / "failure.json"
+    context.write_text(json.dumps(failing_context(tmp_path / "work")))
+    proc = tether("explore", str(context), cwd=tmp_path, home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("name: missing-config-file\n")
+    assert '@action("create_config_file")' in proc.stdout
+    assert "valid but unverified" in proc.stderr
+    assert not (home / "rules").exists()
+    saved = tether("explore", "--save", str(context), cwd=tmp_path, home=home)
+    assert saved.returncode == 0
+    assert (home / "rules" / "missing-config-file.rule.yaml").exists()
+    assert (home / "actions" / "missing_config_file.py").exists()
+
+
+def test_explore_reports_no_rule_and_bad_files(tmp_path: Path, home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "model.py").write_text(
+        "from tether.testing import ScriptedModel, call, reply\n"
+        "MODEL = ScriptedModel([reply(tool_calls=[call('give_up', reason='not fixable here')])])\n"
+    )
+    (home / "config.yaml").write_text('engine:\n  llm: "scripted:model.py"\n')
+    context = tmp_path / "failure.json"
+    context.write_text(json.dumps({"stderr": "boom", "exit_code": 2}))
+    proc = tether("explore", str(context), cwd=tmp_path, home=home)
+    assert proc.returncode == 1 and "no rule: not fixable here" in proc.stderr
+    context.write_text("[1, 2]")
+    bad = tether("explore", str(context), cwd=tmp_path, home=home)
+    assert bad.returncode == 2 and "expected a JSON object" in bad.stderr
