@@ -171,7 +171,12 @@ class SQLiteStore:
     # -- approvals (see tether.loop.approval) -----------------------------------------------------
 
     def add_approval(
-        self, token: str, state_path: str, request: dict[str, Any], created_s: float, expires_s: float
+        self,
+        token: str,
+        state_path: str,
+        request: dict[str, Any],
+        created_s: float,
+        expires_s: float,
     ) -> None:
         """Record a pending approval request; times are Unix seconds."""
         self._write(
@@ -194,7 +199,16 @@ class SQLiteStore:
             )
         if row is None:
             return None
-        keys = ("token", "state_path", "request", "status", "created_s", "expires_s", "decided_s", "note")
+        keys = (
+            "token",
+            "state_path",
+            "request",
+            "status",
+            "created_s",
+            "expires_s",
+            "decided_s",
+            "note",
+        )
         out = dict(zip(keys, row, strict=True))
         out["request"] = json.loads(out["request"])
         return out
@@ -205,13 +219,21 @@ class SQLiteStore:
             tokens = [
                 r[0]
                 for r in self._connect()
-                .execute("SELECT token FROM approvals WHERE status = 'pending' ORDER BY created_unix_s")
+                .execute(
+                    "SELECT token FROM approvals WHERE status = 'pending' ORDER BY created_unix_s"
+                )
                 .fetchall()
             ]
         return [row for t in tokens if (row := self.get_approval(t)) is not None]
 
     def set_approval_status(
-        self, token: str, status: str, *, when: tuple[str, ...] = ("pending",), note: str = "", now_s: float
+        self,
+        token: str,
+        status: str,
+        *,
+        when: tuple[str, ...] = ("pending",),
+        note: str = "",
+        now_s: float,
     ) -> bool:
         """Move ``token`` to ``status`` if its current status is one of ``when``; True if it moved.
 
@@ -222,7 +244,7 @@ class SQLiteStore:
             db = self._connect()
             try:
                 cursor = db.execute(
-                    f"UPDATE approvals SET status = ?, decided_unix_s = ?, note = ? "  # noqa: S608
+                    f"UPDATE approvals SET status = ?, decided_unix_s = ?, note = ? "
                     f"WHERE token = ? AND status IN ({marks})",
                     (status, now_s, note, token, *when),
                 )
