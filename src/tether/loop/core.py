@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
 import json
 import os
 import signal
@@ -43,7 +42,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -57,18 +55,15 @@ from tether.llm.types import (
     ToolResultMessage,
     Usage,
     UserMessage,
-    message_from_dict,
     message_to_dict,
 )
+from tether.loop import _gating as gating
+from tether.loop import _persist
 from tether.loop.approval import (
     ApprovalError,
-    ApprovalRequest,
     ApprovalRunner,
-    CLIApproval,
     HeadlessApproval,
     RequireApproval,
-    approval_store,
-    precondition_fingerprint,
 )
 from tether.loop.budget import BudgetReport, CostLimit
 from tether.loop.otel import SpanRecorder
@@ -108,8 +103,6 @@ _SUMMARY_LINES = 40
 _KEEP_REPORTS = 20
 _INVALID_STATUSES = ("invalid_arguments", "unknown_tool")
 _EXTENDABLE = ("max_iterations", "token_limit", "wall_clock_s", "cost_limit_usd")
-_RESUMABLE_END = {"", "BUDGET_EXHAUSTED", "NO_PROGRESS", "AWAITING_APPROVAL", "PENDING_EXPIRED",
-                  "ABORTED", "ERROR"}  # fmt: skip
 
 
 class NestedLoopError(TetherError):
@@ -339,7 +332,7 @@ class Loop:
         )
         self.trace = Trace(self.trace_path, on_event=self._dispatch)
         try:
-            self._open_state()
+            _persist.open_state(self)
         except BaseException:
             self.trace.close()
             raise
@@ -357,7 +350,7 @@ class Loop:
         finally:
             _RUNNING.reset(token)
             self.trace.close()
-            self._close_state()
+            _persist.close_state(self)
             if self._spans is not None:
                 self._spans.close()
 
@@ -409,7 +402,7 @@ class Loop:
         self._system = SystemMessage(self._system_prompt())
         self._definitions = self.runner.definitions()
         if self._pending_approval is not None:
-            settled = await self._settle_approval()
+            settled = await gating.settle(self)
             if settled is not None:
                 return settled
         else:
@@ -494,7 +487,7 @@ class Loop:
         if stop is not None:  # the planned calls are not run; a resume plans this iteration again
             self.messages = []
             return self._finish(LoopStatus.ABORTED, stop, resumable=True, text=self._last_text)
-        gate = await self._gate(index, report)
+        gate = await gating.gate(self, index, report)
         if isinstance(gate, LoopResult):
             return gate
         return await self._act_and_end(report, denied=gate)
@@ -543,7 +536,7 @@ class Loop:
                 )
         else:
             self._pending = report  # judged once the next observation shows its effect
-        self._save()
+        _persist.save(self)
         return None
 
     def _abort_requested(self) -> str | None:
@@ -597,7 +590,7 @@ class Loop:
             ValueError: an unknown ``extend`` key or a negative extension.
         """
         state = StateFile(path).load()
-        if state.status and state.status not in _RESUMABLE_END:
+        if state.status and state.status not in _persist.RESUMABLE_END:
             raise StateError(
                 f"{path}: the run ended {state.status} ({state.reason}); nothing to resume", path
             )
@@ -620,8 +613,8 @@ class Loop:
             verbatim_iterations=int(limits["verbatim_iterations"]), **options,
         )  # fmt: skip
         changed = sorted(
-            name for name in set(state.tool_schemas) | set(loop._schemas())
-            if state.tool_schemas.get(name) != loop._schemas().get(name)
+            name for name in set(state.tool_schemas) | set(_persist.schemas(loop))
+            if state.tool_schemas.get(name) != _persist.schemas(loop).get(name)
         )  # fmt: skip
         if changed and not allow_schema_change:
             raise SchemaChangedError(
@@ -635,7 +628,7 @@ class Loop:
                 f"summariser is {loop.summarizer.version!r} (pass allow_artifact_drift=True to reuse them)",
                 path, state.summariser, loop.summarizer.version,
             )  # fmt: skip
-        loop._restore(state)
+        _persist.restore(loop, state)
         return loop
 
     @classmethod
@@ -706,136 +699,6 @@ class Loop:
             )
             raise ApprovalError(f"approval token {token!r} is unknown to this run{hint}", token)
         self._approval_answer = {"approved": bool(approval["approved"]), "via": "resume"}
-
-    def _schemas(self) -> dict[str, str]:
-        out = {}
-        for d in self.runner.definitions():
-            text = json.dumps([d.description, d.parameters], sort_keys=True, default=str)
-            out[d.name] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-        return out
-
-    def _limits(self) -> dict[str, Any]:
-        return {"max_iterations": self.max_iterations, "token_limit": self.token_limit,
-                "wall_clock_s": self.wall_clock_s, "cost_limit_usd": self.cost_limit_usd,
-                "max_tokens_per_call": self.max_tokens_per_call,
-                "verbatim_iterations": self.verbatim_iterations}  # fmt: skip
-
-    def _progress(self) -> dict[str, Any]:
-        return {
-            "previous_metric": self._previous.to_dict() if self._previous is not None else None,
-            "pending_report": self._pending.to_dict() if self._pending is not None else None,
-            "notes": self._notes, "plan_invalid_streak": self._plan_invalid_streak,
-            "last_text": self._last_text[:20_000],
-        }  # fmt: skip
-
-    def _policy_states(self) -> dict[str, Any]:
-        out = {}
-        for i, policy in enumerate(self.policies):
-            if callable(getattr(policy, "state", None)) and callable(
-                getattr(policy, "restore", None)
-            ):
-                out[str(i)] = {"type": type(policy).__name__, "data": policy.state()}
-        return out
-
-    def _restore(self, state: LoopState) -> None:
-        """Take over a saved run's progress (see :meth:`load`)."""
-        self._resumed = True
-        self.iteration = state.iteration
-        self.usage = Usage(**state.usage)
-        self.cost_usd = state.cost_usd
-        self._elapsed_before = state.elapsed_s
-        self.summaries = list(state.summaries)
-        self.summarised = state.summarised
-        self.history = [[message_from_dict(m) for m in past] for past in state.history]
-        self.reports = [IterationReport.from_dict(r) for r in state.reports]
-        self.signals = list(state.signals)
-        self._seen = dict.fromkeys(state.seen)
-        progress = state.progress
-        if progress.get("previous_metric"):
-            self._previous = MetricSnapshot.from_dict(progress["previous_metric"])
-        if progress.get("pending_report"):
-            self._pending = IterationReport.from_dict(progress["pending_report"])
-        self._notes = list(progress.get("notes", []))
-        self._plan_invalid_streak = int(progress.get("plan_invalid_streak", 0))
-        self._last_text = str(progress.get("last_text", ""))
-        for i, policy in enumerate(self.policies):
-            saved = state.policies.get(str(i))
-            if saved and saved.get("type") == type(policy).__name__ and hasattr(policy, "restore"):
-                policy.restore(saved["data"])
-        self._pending_approval = state.pending_approval
-        self._used_tokens = list(state.used_tokens)
-        self._state = state
-
-    # -- saving ------------------------------------------------------------------------------------
-
-    def _open_state(self) -> None:
-        """Lock the state file; a fresh run writes its first snapshot."""
-        if self.state_path is None:
-            return
-        state_file = StateFile(self.state_path)
-        state_file.lock()
-        try:
-            if self._state is None:
-                self._refuse_overwrite(state_file)
-                self._state = LoopState(
-                    goal=self.goal, model=self.llm.model, limits=self._limits(), tool_schemas=self._schemas(),
-                    summariser=self.summarizer.version, pinned=self.pinned,
-                    trace_path=str(self.trace_path) if self.trace_path is not None else None,
-                )  # fmt: skip
-                state_file.snapshot(self._state)
-            else:
-                # the resumed run's record: ceilings may have been extended, the model changed
-                state_file.append(self._state, {"limits": self._limits(), "model": self.llm.model,
-                                                "status": "", "reason": ""}, {})  # fmt: skip
-        except BaseException:
-            state_file.close()
-            raise
-        self._state_file = state_file
-
-    def _refuse_overwrite(self, state_file: StateFile) -> None:
-        try:
-            old = state_file.load()
-        except StateError as exc:
-            if not state_file.path.exists():
-                return
-            raise StateError(f"{state_file.path}: exists and cannot be read ({exc}); move it away first",
-                             state_file.path) from None  # fmt: skip
-        if old.status in _RESUMABLE_END and old.status != "":
-            raise StateError(
-                f"{state_file.path}: holds a run that ended {old.status} and can be resumed; resume it with "
-                "Loop.resume(path), or delete the file to start over",
-                state_file.path,
-            )
-        if old.status == "":
-            raise StateError(
-                f"{state_file.path}: holds a run that did not finish (killed?); resume it with "
-                "Loop.resume(path), or delete the file to start over",
-                state_file.path,
-            )
-
-    def _close_state(self) -> None:
-        if self._state_file is not None:
-            self._state_file.close()
-            self._state_file = None
-
-    def _save(self, **changes: Any) -> None:
-        """Record one step in the journal (what changed, what was added)."""
-        added, self._added = self._added, {name: [] for name in LoopState.APPENDED}
-        if self.state_path is None or self._state is None:
-            return
-        fields = {
-            "iteration": self.iteration, "usage": asdict(self.usage), "cost_usd": self.cost_usd,
-            "elapsed_s": round(self.clock() - self._started, 6), "summarised": self.summarised,
-            "progress": self._progress(), "policies": self._policy_states(),
-            "pending_approval": self._pending_approval,
-        }  # fmt: skip
-        fields.update(changes)
-        state_file = self._state_file or StateFile(
-            self.state_path
-        )  # after Ctrl-C the file is closed
-        state_file.append(self._state, fields, added)
-        if state_file is not self._state_file:
-            state_file.close()
 
     def _record_report(self, report: IterationReport) -> None:
         self.reports.append(report)
@@ -971,7 +834,7 @@ class Loop:
                             output_tokens=response.usage.output_tokens, finish=response.finish_reason,
                             tool_calls=[c.name for c in response.tool_calls], cost_usd=response.cost_usd,
                             duration_s=round(self.clock() - called, 6), text=response.text[:20_000])  # fmt: skip
-            self._save()  # the tokens are spent: a kill now must not forget them
+            _persist.save(self)  # the tokens are spent: a kill now must not forget them
             self.messages.append(response.message())
             text_parts.append(response.text)
             if (
@@ -1060,161 +923,6 @@ class Loop:
             self._notes.append("\n".join(messages))
         return None
 
-    # -- approvals ---------------------------------------------------------------------------------
-
-    def _runner(self) -> ApprovalRunner:
-        if self.approval_runner is None:
-            stdin = sys.stdin
-            if stdin is not None and not stdin.closed and stdin.isatty():
-                self.approval_runner = CLIApproval()
-            elif self.state_path is not None:
-                self.approval_runner = HeadlessApproval()
-            else:
-                self.approval_runner = CLIApproval()  # no terminal and nowhere to pause: it denies
-        return self.approval_runner
-
-    def _gated(self, calls: Sequence[ToolCall]) -> list[tuple[ToolCall, str, RequireApproval]]:
-        out = []
-        for call in calls:
-            for policy in self._approvals:
-                reason = policy.requires(call)
-                if reason:
-                    out.append((call, reason, policy))
-                    break
-        return out
-
-    def _fingerprint(self, gated: Sequence[tuple[ToolCall, str, RequireApproval | None]]) -> str:
-        parts = (p.fingerprint(c) if p is not None else "" for c, _, p in gated)
-        return precondition_fingerprint(self._observation_text, parts)
-
-    def _held(
-        self, report: IterationReport, pending: dict[str, Any]
-    ) -> list[tuple[ToolCall, str, RequireApproval | None]]:
-        """The paused calls of ``pending`` with their reasons and (if still configured) policies."""
-        reasons = dict(
-            zip(pending["gated"], (r["reason"] for r in pending["requests"]), strict=False)
-        )
-        out: list[tuple[ToolCall, str, RequireApproval | None]] = []
-        for call in report.tool_calls:
-            if call.id in reasons:
-                matched = self._gated([call])
-                out.append((call, reasons[call.id], matched[0][2] if matched else None))
-        return out
-
-    async def _gate(self, index: int, report: IterationReport) -> LoopResult | dict[str, str]:
-        """Ask about gated calls; returns the denied ones (call id → note), or a result that ends
-        the run (denied with ``on_deny="stop"``, or paused awaiting approval)."""
-        assert self.trace is not None
-        gated = self._gated(report.tool_calls)
-        if not gated:
-            return {}
-        runner = self._runner()
-        denied: dict[str, str] = {}
-        waiting: list[tuple[ToolCall, str, RequireApproval | None]] = []
-        for call, reason, policy in gated:
-            request = ApprovalRequest.of(call, reason, index)
-            self.trace.emit("approval.requested", iteration=index, tool=call.name, arguments=call.arguments,
-                            reason=reason, runner=type(runner).__name__)  # fmt: skip
-            try:
-                verdict = await asyncio.to_thread(runner.decide, request)
-                note = str(getattr(runner, "last_note", ""))
-            except Exception as exc:  # a runner that fails denies
-                verdict, note = False, f"the approval runner raised {type(exc).__name__}: {exc}"
-            if verdict is None:
-                waiting.append((call, reason, policy))
-            elif verdict:
-                self.trace.emit("approval.granted", iteration=index, tool=call.name, note=note)
-            else:
-                self.trace.emit("approval.denied", iteration=index, tool=call.name, note=note)
-                if policy.on_deny == "stop":
-                    return self._finish(LoopStatus.APPROVAL_DENIED, f"{call.name} was not approved: {note}",
-                                        text=self._last_text)  # fmt: skip
-                denied[call.id] = f"{call.name} was not approved ({note}); do something else"
-        if waiting:
-            return self._pause(index, report, waiting, self._fingerprint(gated))
-        return denied
-
-    def _pause(self, index: int, report: IterationReport, held: Sequence[tuple[ToolCall, str, RequireApproval | None]],
-               fingerprint: str, why: str = "", store: str | None = None) -> LoopResult:  # fmt: skip
-        """Park the iteration awaiting a headless decision (state saved, token issued)."""
-        assert self.trace is not None
-        runner = self.approval_runner
-        if not isinstance(runner, HeadlessApproval) or store is not None:
-            runner = HeadlessApproval(store=store)
-        if self.state_path is None:
-            return self._finish(LoopStatus.AWAITING_APPROVAL,
-                                "an action needs approval but the run has no state_path to pause in",
-                                text=self._last_text)  # fmt: skip
-        requests = [ApprovalRequest.of(c, r, index) for c, r, _ in held]
-        pending = runner.issue(str(self.state_path), requests)
-        pending.update(iteration=index, fingerprint=fingerprint, report=report.to_dict(), gated=[c.id for c, _, _ in held],
-                       messages=[message_to_dict(m) for m in self.messages])  # fmt: skip
-        self._pending_approval = pending
-        tools = ", ".join(r.tool for r in requests)
-        minutes = (pending["expires_s"] - pending["created_s"]) / 60
-        self.trace.emit("approval.pending", iteration=index, token=pending["token"], tools=tools,
-                        expires_s=pending["expires_s"], store=pending["store"])  # fmt: skip
-        return self._finish(
-            LoopStatus.AWAITING_APPROVAL,
-            f"{why}waiting for approval of {tools}: token {pending['token']} (valid {minutes:g} min); "
-            f"'tether approve {pending['token']}' or 'tether deny {pending['token']}', then resume from "
-            f"{self.state_path}",
-            resumable=True, text=self._last_text,
-        )  # fmt: skip
-
-    async def _settle_approval(self) -> LoopResult | None:
-        """On resume: use the decision on the paused batch, or keep waiting."""
-        assert self.trace is not None and self._pending_approval is not None
-        pending = self._pending_approval
-        token = pending["token"]
-        store = approval_store(pending)
-        now = getattr(self.approval_runner, "clock", time.time)()
-        try:
-            answer = self._approval_answer
-            row = store.get_approval(token)
-            if answer is None and row is not None and row["status"] in ("approved", "denied"):
-                answer = {"approved": row["status"] == "approved", "via": "tether approve/deny"}
-            if (answer is None or answer["via"] == "resume") and now > pending["expires_s"]:
-                store.set_approval_status(token, "expired", now_s=now)
-                self._pending_approval = None
-                self.messages = []
-                self.trace.emit("approval.expired", token=token)
-                return self._finish(LoopStatus.PENDING_EXPIRED,
-                                    f"approval token {token} expired before a decision; resume to ask again",
-                                    resumable=True, text=self._last_text)  # fmt: skip
-            if answer is None:
-                return self._finish(LoopStatus.AWAITING_APPROVAL, f"still waiting for approval: token {token}",
-                                    resumable=True, text=self._last_text)  # fmt: skip
-            report = IterationReport.from_dict(pending["report"])
-            self.messages = [message_from_dict(m) for m in pending["messages"]]
-            gated = self._held(report, pending)
-            void = False
-            if answer["approved"]:
-                self._take_observation()  # the world may have moved since the request
-                void = self._fingerprint(gated) != pending["fingerprint"]
-            store.set_approval_status(token, "void" if void else "used",
-                                      when=("pending", "approved", "denied"), now_s=now)  # fmt: skip
-        finally:
-            store.close()
-        self._used_tokens.append(token)
-        self._added["used_tokens"].append(token)
-        self._pending_approval = None
-        if void:
-            self.trace.emit("approval.void", iteration=report.index, token=token)
-            return self._pause(report.index, report, gated, self._fingerprint(gated), store=pending["store"],
-                               why="the world changed since the approval was asked for, so it is void; ")  # fmt: skip
-        if not answer["approved"]:
-            self.trace.emit(
-                "approval.denied", iteration=report.index, token=token, note=answer["via"]
-            )
-            if any(p is None or p.on_deny == "stop" for _, _, p in gated):
-                return self._finish(LoopStatus.APPROVAL_DENIED, f"denied ({answer['via']}): token {token}",
-                                    text=self._last_text)  # fmt: skip
-            denied = {c.id: f"{c.name} was not approved; do something else" for c, _, _ in gated}
-            return await self._act_and_end(report, denied)
-        self.trace.emit("approval.granted", iteration=report.index, token=token, note=answer["via"])
-        return await self._act_and_end(report, {})
-
     # -- prompts -----------------------------------------------------------------------------------
 
     def _system_prompt(self) -> str:
@@ -1276,7 +984,7 @@ class Loop:
                             recommended_action=result.recommended_action, input_tokens=self.usage.input_tokens,
                             output_tokens=self.usage.output_tokens, iterations=result.iterations)  # fmt: skip
         try:
-            self._save(status=status.value, reason=reason)
+            _persist.save(self, status=status.value, reason=reason)
         except StateError as exc:
             result.reason += f" (and the state could not be saved: {exc})"
         return result
