@@ -466,14 +466,12 @@ def learning_curve(base: Path, variants: int, seed: int) -> None:
     resolved_s = [r[6] for r in rows if not r[2] and r[1] == 0]
     print("\n| time to recovery (whole `tether run`, s) | n | median | max |")
     print("|---|---|---|---|")
-    for label, seconds in (
+    for label, times in (
         ("explored (first of a family)", explored_s),
         ("resolved by the promoted rule", resolved_s),
     ):
-        if seconds:
-            print(
-                f"| {label} | {len(seconds)} | {statistics.median(seconds):.2f} | {max(seconds):.2f} |"
-            )
+        if times:
+            print(f"| {label} | {len(times)} | {statistics.median(times):.2f} | {max(times):.2f} |")
     print(f"\nverification rejections: {sum(r[5] for r in rows)}; "
           f"validation rejections: {sum(r[4] for r in rows)}\n")  # fmt: skip
 
