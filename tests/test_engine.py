@@ -125,3 +125,48 @@ def test_llm_argument_accepts_a_scripted_model(home) -> None:
     answer = engine.llm.complete([UserMessage("hi")])
     assert (answer.text, answer.usage.input_tokens, answer.usage.output_tokens) == ("hello", 7, 3)
     assert Tether(home=home).llm is None
+
+
+def test_scripted_model_seam_loads_model_from_a_file_in_the_home(home) -> None:
+    from tether.errors import ConfigError
+
+    (home / "m.py").write_text(
+        "from tether.testing import ScriptedModel, reply\nMODEL = ScriptedModel([reply('hi')])\n"
+    )
+    (home / "config.yaml").write_text('engine:\n  llm: "scripted:m.py"\n')
+    engine = Tether(home=home)
+    assert engine.llm is not None and engine.llm.model == "scripted/scripted"
+    (home / "config.yaml").write_text('engine:\n  llm: "scripted:missing.py"\n')
+    with pytest.raises(ConfigError, match=r"missing\.py does not exist"):
+        _ = Tether(home=home).llm
+    (home / "n.py").write_text("x = 1\n")
+    (home / "config.yaml").write_text('engine:\n  llm: "scripted:n.py"\n')
+    with pytest.raises(ConfigError, match="defines no MODEL"):
+        _ = Tether(home=home).llm
+
+
+def test_explore_without_a_model_raises_with_what_to_set(home) -> None:
+    from tether.errors import ExplorationError
+
+    with pytest.raises(ExplorationError, match=r"engine\.llm"):
+        Tether(home=home).explore({"stderr": "boom", "exit_code": 1})
+
+
+def test_explore_offers_the_tools_it_is_given(home, tmp_path) -> None:
+    from tests.explore.jobs import failing_context
+    from tether.testing import ScriptedModel, call, reply
+
+    seen: list[str] = []
+
+    def service_status(name: str) -> str:
+        """Report whether a service runs."""
+        seen.append(name)
+        return "stopped"
+
+    model = ScriptedModel([
+        reply(tool_calls=[call("service_status", name="db")]),
+        reply(tool_calls=[call("give_up", reason="the database is down; not mine to start")]),
+    ])  # fmt: skip
+    engine = Tether(home=home, llm=model)
+    assert engine.explore(failing_context(tmp_path / "w"), tools=[service_status]) is None
+    assert seen == ["db"] and "service_status" in model.requests[0].tools

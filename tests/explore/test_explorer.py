@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,72 @@ def test_explorer_events_carry_the_budget_left(home: Path, tmp_path: Path) -> No
     assert [c["tool"] for c in calls] == ["read_file", "submit_rule"]
     assert [c["calls_made"] for c in calls] == [1, 2]
     assert calls[1]["tokens_used"] == 1210 and calls[1]["token_limit"] == 100_000
+
+
+def test_a_sync_marked_function_called_from_async_code_still_explores(
+    home: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import asyncio
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TETHER_EXPLORE", "1")
+    engine = Tether(home=home, llm=submitting(RULE.replace("fact: stderr", "fact: error")))
+
+    @engine.mark(explorable=True)
+    def job() -> str:
+        if not Path("conf/app.ini").exists():
+            raise RuntimeError("cannot open config file 'conf/app.ini'")
+        return "ran"
+
+    async def main() -> str:
+        return job()
+
+    assert asyncio.run(main()) == "ran"
+
+
+TWO_STEP_JOB = """\
+import sys
+from pathlib import Path
+if not Path("conf/app.ini").exists():
+    sys.exit("fatal: cannot open config file 'conf/app.ini': No such file or directory")
+if not Path("data/input.csv").exists():
+    sys.exit("fatal: input data 'data/input.csv' is missing")
+print("all good")
+"""
+
+DATA_RULE = """\
+name: missing-input-data
+when:
+  - fact: stderr
+    regex: "input data '(?P<path>[^']+)' is missing"
+then:
+  - action: create_config_file
+    params: {path: "{path}"}
+"""
+
+
+def test_deep_recovery_promotes_on_verified_progress_and_explores_the_next_level(
+    home: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "job.py").write_text(TWO_STEP_JOB)
+    model = ScriptedModel([
+        reply(tool_calls=[call("submit_rule", rule_yaml=RULE, action_code=CODE)]),
+        reply(tool_calls=[call("submit_rule", rule_yaml=DATA_RULE)]),
+    ])  # fmt: skip
+    engine = Tether(home=home, llm=model)
+    result, outcome = engine.run_command([sys.executable, "job.py"], cwd=work, stream=False,
+                                         settings=engine.settings(explore=True))  # fmt: skip
+    assert result.exit_code == 0 and result.stdout == "all good\n"
+    assert [(a.rule, a.outcome, a.level) for a in outcome.attempts] == [
+        ("missing-config-file", "progress", 1),
+        ("missing-input-data", "success", 2),
+    ]
+    assert sorted(p.name for p in (home / "rules").iterdir()) == [
+        "missing-config-file.rule.yaml",
+        "missing-input-data.rule.yaml",
+    ]
+    assert "missing-config-file" in prompt_of(
+        model, 1
+    )  # the second exploration sees the first rule

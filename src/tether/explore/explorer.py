@@ -308,9 +308,24 @@ class Explorer:
             trace_path=trace, on_event=forward, quiet=True, clock=self.clock,
         )  # fmt: skip
         loop_box.append(loop)
-        result = loop.run()
+        result = _run_blocking(loop)
         calls = sum(len(r.tool_calls) for r in loop.reports)
         return _ending(result, signals, llm.model, calls, str(trace) if trace else None)
+
+
+def _run_blocking(loop: Any) -> LoopResult:
+    """``loop.run()``, on a worker thread when this thread already runs an event loop (a sync
+    marked function called from async code), since a loop cannot be run inside another."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return loop.run()  # type: ignore[no-any-return]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-explore") as pool:
+        return pool.submit(loop.run).result()  # type: ignore[no-any-return]
 
 
 def _ending(
