@@ -411,3 +411,24 @@ def test_ctrl_c_in_a_real_process_ends_aborted_with_a_resumable_state(tmp_path: 
     explained = loop.explain()  # from the trace file: both sessions, as one run
     text = explained.to_markdown()
     assert "BUDGET_EXHAUSTED" in text and "resumed" in text.lower()
+
+
+def test_a_cheaper_model_summarises_old_iterations_within_the_same_budget(tmp_path: Path) -> None:
+    from tether.loop import ModelSummarizer
+    from tether.testing import server_error
+
+    cheap = ScriptedModel(
+        [reply("walked step 1, fine", usage=(50, 5)), server_error()], name="cheap"
+    )
+    from tether.llm import LLM, RetryPolicy
+
+    summarizer = ModelSummarizer(LLM(cheap, retry=RetryPolicy(attempts=1)))
+    assert summarizer.version.startswith("model-1:") and summarizer.version.endswith("cheap")
+    loop = Loop("walk", [step], ScriptedModel(_script(1, 4)), max_iterations=4, verbatim_iterations=2,
+                summarizer=summarizer, quiet=True)  # fmt: skip
+    result = loop.run()
+    assert result.usage.input_tokens == 400 + 50  # the summary's tokens count against the ceiling
+    assert loop.summaries[0] == "- iteration 1: walked step 1, fine"
+    assert loop.summaries[1].startswith(
+        "- iteration 2: step("
+    )  # the provider failed: deterministic line

@@ -89,8 +89,6 @@ class ModelSummarizer:
         self, index: int, messages: list[Message]
     ) -> tuple[str, Usage, float | None]:
         """See :class:`Summarizer`."""
-        from tether.errors import ProviderError
-
         fallback = summarise_line(index, messages)
         prompt = (
             "Summarise this step of an agent's work in one line of at most 30 words: what it did, "
@@ -100,7 +98,7 @@ class ModelSummarizer:
             response = await self.llm.acomplete(
                 [UserMessage(prompt)], [], max_tokens=self.max_tokens
             )
-        except ProviderError:
+        except Exception:  # a summary is never worth ending the run for
             return fallback, Usage(), 0.0
         line = " ".join(response.text.split())[:300]
         return (
