@@ -212,7 +212,8 @@ def import_in_isolation(
     watched = [Path(p) for p in watch]
     before = _snapshot(watched)
     package_root = str(Path(tether.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": package_root}
+    search_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": search_path}
     with tempfile.TemporaryDirectory(prefix="tether-action-") as tmp:
         path = Path(tmp) / f"{module_name}.py"
         path.write_text(code, encoding="utf-8")
