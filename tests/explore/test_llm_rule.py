@@ -429,3 +429,17 @@ def test_render_template_fills_captures_before_context() -> None:
         rule=rule,
     )
     assert text == "from-capture {path} {from-capture} 126 true {not a field} }"
+
+
+def test_the_conversations_tokens_reach_the_observation(home: Path, work: Path) -> None:
+    write_rule(home)
+    model = ScriptedModel([
+        reply(tool_calls=[call("write_file", path="app.cfg", content="mode = fast\n")], usage=(100, 20)),
+        reply(tool_calls=[call("done", summary="created app.cfg")], usage=(150, 10)),
+    ])  # fmt: skip
+    result, outcome = run_job(engine(home, model), work)
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in (home / "observations.jsonl").read_text().splitlines()]
+    [record] = [r for r in records if r.get("rule") == "missing-config"]
+    assert record["llm"]["kind"] == "llm_action" and record["llm"]["outcome"] == "success"
+    assert (record["llm"]["input_tokens"], record["llm"]["output_tokens"]) == (250, 30)

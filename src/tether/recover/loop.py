@@ -392,6 +392,13 @@ def recovery(
             "duration_s": attempt.duration_s, "error": error,
         }  # fmt: skip
         llm_record: dict[str, Any] = {}
+        usage = getattr(run, "usage", None)  # an llm_config rule: what its conversation spent
+        if usage is not None and rule.kind == "llm":
+            verified = outcome in ("success", "progress")
+            observation["llm"] = {"kind": "llm_action", "model": getattr(run, "model", None),
+                                  "tokens": usage.input_tokens + usage.output_tokens,
+                                  "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+                                  "outcome": "success" if verified else "failure"}  # fmt: skip
         if explored is not None and explored.match is not None:
             verified = outcome in ("success", "progress")
             llm_record = {**explored.record, "outcome": "success" if verified else "failure"}
