@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -184,7 +184,8 @@ class LoopState:
 
     def to_json(self) -> str:
         """The snapshot text."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), default=str)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # no deep copy, unlike asdict
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path) -> LoopState:
