@@ -437,7 +437,7 @@ def test_the_conversations_tokens_reach_the_observation(home: Path, work: Path) 
         reply(tool_calls=[call("write_file", path="app.cfg", content="mode = fast\n")], usage=(100, 20)),
         reply(tool_calls=[call("done", summary="created app.cfg")], usage=(150, 10)),
     ])  # fmt: skip
-    result, outcome = run_job(engine(home, model), work)
+    result, _ = run_job(engine(home, model), work)
     assert result.exit_code == 0
     records = [json.loads(line) for line in (home / "observations.jsonl").read_text().splitlines()]
     [record] = [r for r in records if r.get("rule") == "missing-config"]
