@@ -387,7 +387,10 @@ def test_without_the_llm_extra_the_first_call_says_what_to_install() -> None:
 
 
 def test_secondary_only_is_a_client_of_the_secondary_alone() -> None:
-    primary, secondary = ScriptedModel([reply("p")], name="p"), ScriptedModel([reply("s")], name="s")
+    primary, secondary = (
+        ScriptedModel([reply("p")], name="p"),
+        ScriptedModel([reply("s")], name="s"),
+    )
     llm = LLM(primary, secondary=secondary)
     alone = llm.secondary_only()
     assert alone is not None and alone.model.endswith("/s")
