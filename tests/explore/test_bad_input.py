@@ -101,8 +101,8 @@ def test_a_model_that_never_signals_stops_at_the_tool_call_budget(
     result, record, trace = explore(home, tmp_path / "work", script, config)
     assert_unchanged_and_clean(result, home)
     assert record["exploration"] == "failed" and record["status"] == "BUDGET_EXHAUSTED"
-    assert "tool-call budget reached (3 of 3 calls)" in record["reason"]
-    assert '"event": "loop.end"' in trace and "tool-call budget reached" in trace
+    assert "tool-call ceiling reached (3 of 3)" in record["reason"]
+    assert '"event": "loop.end"' in trace and "tool-call ceiling reached" in trace
 
 
 def test_a_model_that_only_talks_ends_without_a_rule(home: Path, tmp_path: Path) -> None:

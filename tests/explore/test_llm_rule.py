@@ -327,9 +327,9 @@ def test_max_tool_calls_stops_a_model_that_keeps_calling_tools(home: Path, work:
     assert_original_failure(result)
     assert (work / "note1.txt").exists() and (work / "note2.txt").exists()
     assert not (work / "note3.txt").exists()
-    assert len(model.requests) == 3
+    assert len(model.requests) == 2  # the ceiling is checked before the next model call
     error = outcome.attempts[0].error or ""
-    assert "BUDGET_EXHAUSTED" in error and "tool-call ceiling reached (2 calls" in error
+    assert "BUDGET_EXHAUSTED" in error and "tool-call ceiling reached (2 of 2)" in error
 
 
 def test_max_tokens_is_the_conversations_token_ceiling(home: Path, work: Path) -> None:

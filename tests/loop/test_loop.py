@@ -252,3 +252,50 @@ def test_exit_tool_ends_the_run_with_its_status_and_value(tmp_path: Path) -> Non
     assert "say what was done" in _tool_returns(model.requests[1].messages)
     with pytest.raises(ValueError, match="not registered: nope"):
         Loop("x", builtin_tools(), model, exits=["nope"])
+
+
+def test_tool_call_ceiling_never_runs_a_call_past_it_and_counts_over_a_resume(
+    tmp_path: Path,
+) -> None:
+    made: list[int] = []
+
+    def touch(n: int) -> str:
+        """Touch ``n``.
+
+        Args:
+            n: which.
+        """
+        made.append(n)
+        return "ok"
+
+    def done(summary: str) -> str:
+        """Finish.
+
+        Args:
+            summary: what was done.
+        """
+        return summary
+
+    model = ScriptedModel([
+        reply(tool_calls=[call("touch", n=1), call("touch", n=2)]),
+        reply(tool_calls=[call("touch", n=3), call("touch", n=4), call("done", summary="x")]),
+    ])  # fmt: skip
+    loop = Loop("touch", [touch, done], model, exits=["done"], max_tool_calls=3, quiet=True)
+    result = loop.run()
+    assert made == [
+        1,
+        2,
+        3,
+    ]  # the fourth was refused before it ran; the exit call still ends the run
+    assert result.status is LoopStatus.SUCCESS and loop.tool_calls_made == 3
+    assert "tool_call_ceiling" in str(loop.trace.events if loop.trace else "")
+
+    path = tmp_path / "run.state"
+    first = ScriptedModel([reply(tool_calls=[call("touch", n=n)]) for n in (5, 6)])
+    stopped = Loop("touch", [touch, done], first, exits=["done"], max_tool_calls=2, state_path=path,
+                   quiet=True).run()  # fmt: skip
+    assert stopped.status is LoopStatus.BUDGET_EXHAUSTED and "tool-call ceiling" in stopped.reason
+    again = Loop.resume(
+        path, tools=[touch, done], llm=ScriptedModel([]), exits=["done"], quiet=True
+    )
+    assert again.status is LoopStatus.BUDGET_EXHAUSTED and made == [1, 2, 3, 5, 6]

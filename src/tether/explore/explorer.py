@@ -16,8 +16,8 @@ job's directory, where writes under ``<home>/rules`` and ``<home>/actions``
 are refused: rules and actions in force are read-only while exploring; a new
 rule only arrives through ``submit_rule``.
 
-Budgets per exploration: ``max_tool_calls`` (a policy stops the loop once
-that many calls were made), ``max_tokens`` (input + output, the loop's token
+Budgets per exploration: ``max_tool_calls`` (the loop's tool-call ceiling: a
+call past it is never run; signal calls are not counted), ``max_tokens`` (input + output, the loop's token
 ceiling) and ``wall_clock_s``. A provider failure ends the loop with status
 ERROR; the exploration then ends ``failed`` with that reason. With
 ``allow_escalation``, a ``give_up`` or ``escalate`` hands over to the
@@ -41,7 +41,7 @@ from tether.explore.isolate import ActionSignature
 from tether.explore.prompt import GOAL, render_facts
 from tether.explore.signals import EXITS, Signals
 from tether.explore.validate import Submission
-from tether.loop.progress import IterationReport, NoProgress, PolicyDecision
+from tether.loop.progress import NoProgress
 from tether.rules.model import Rule
 from tether.tools.tool import Tool
 
@@ -57,7 +57,8 @@ class ExploreSettings:
     """Budgets and switches of one exploration.
 
     Attributes:
-        max_tool_calls: tool calls (signals included) after which the loop stops.
+        max_tool_calls: tool calls the exploration may run (signals not counted; the loop
+            refuses the one past it and stops).
         max_tokens: input + output tokens over the exploration's model calls.
         wall_clock_s: seconds the exploration may take.
         hint: the user's hint, shown to the model.
@@ -117,24 +118,6 @@ class Exploration:
     def tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
-
-
-class _ToolCallBudget:
-    """A loop policy: stop once ``limit`` tool calls were made (judged after each iteration)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-
-    def __call__(self, report: IterationReport) -> PolicyDecision | None:
-        self.used += len(report.tool_calls)
-        if self.used >= self.limit:
-            return PolicyDecision(
-                stop=True,
-                status="BUDGET_EXHAUSTED",
-                reason=f"tool-call budget reached ({self.used} of {self.limit} calls)",
-            )
-        return None
 
 
 def guarded_file_tools(root: Path, protected: Sequence[Path]) -> list[Tool]:
@@ -281,7 +264,6 @@ class Explorer:
         s = self.settings
         protected_watch = [*self.protected, *([self.workspace] if self.workspace else [])]
         signals = Signals(context, self.rules, self.actions, protected_watch, tried)
-        budget = _ToolCallBudget(s.max_tool_calls)
         facts = render_facts(
             context, hint=s.hint, near_misses=self.near_misses, rules=self.rules,
             actions=self.actions.values(), rejections=rejections, findings=findings,
@@ -302,7 +284,7 @@ class Explorer:
                            "max_tool_calls": s.max_tool_calls, "explorer_model": llm.model})  # fmt: skip
 
         loop = Loop(
-            GOAL, self._tools(signals), llm, exits=EXITS, policies=[NoProgress(3), budget],
+            GOAL, self._tools(signals), llm, exits=EXITS, policies=[NoProgress(3)], max_tool_calls=s.max_tool_calls,
             max_iterations=s.max_tool_calls, token_limit=s.max_tokens, wall_clock_s=s.wall_clock_s,
             max_tokens_per_call=min(s.max_tokens_per_call, s.max_tokens), pinned=facts,
             trace_path=trace, on_event=forward, quiet=True, clock=self.clock,

@@ -48,10 +48,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,10 +60,10 @@ from typing import Any, TypeAlias
 
 from tether._types import Captures, Context
 from tether.actions.run import RuleRun, StepResult
-from tether.errors import RuleError, TetherError, ToolError
+from tether.errors import RuleError, TetherError
 from tether.llm.client import LLM
 from tether.llm.types import Usage
-from tether.loop import IterationReport, Loop, LoopResult, LoopStatus, NoProgress, PolicyDecision
+from tether.loop import Loop, LoopResult, LoopStatus, NoProgress
 from tether.rules.model import Rule, as_text
 from tether.tools import Tool, ToolRegistry
 from tether.tools.builtin import Workspace
@@ -299,53 +297,6 @@ def give_up(reason: str) -> str:
     return reason.strip() or "no reason given"
 
 
-class _ToolBudget:
-    """Counts tool calls across a conversation; refuses the one past ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self.refused = 0
-        self._lock = threading.Lock()
-
-    def take(self, name: str) -> None:
-        with self._lock:
-            if self.used >= self.limit:
-                self.refused += 1
-                raise ToolError(
-                    f"tool-call ceiling reached ({self.used} of {self.limit}): {name} was not "
-                    "run; call done or give_up"
-                )
-            self.used += 1
-
-    def wrap(self, tool: Tool) -> Tool:
-        """``tool`` with a call counted (and refused past the limit) before it runs."""
-        fn = tool.fn
-        if tool.is_async:
-
-            async def counted_async(**kwargs: Any) -> Any:
-                self.take(tool.name)
-                return await fn(**kwargs)
-
-            return dataclasses.replace(tool, fn=counted_async)
-
-        def counted(**kwargs: Any) -> Any:
-            self.take(tool.name)
-            return fn(**kwargs)
-
-        return dataclasses.replace(tool, fn=counted)
-
-    def policy(self, report: IterationReport) -> PolicyDecision | None:
-        """Stop the conversation after an iteration in which a call was refused."""
-        if not self.refused:
-            return None
-        return PolicyDecision(
-            stop=True,
-            status=LoopStatus.BUDGET_EXHAUSTED.value,
-            reason=f"tool-call ceiling reached ({self.limit} calls; the model asked for more)",
-        )
-
-
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -436,17 +387,17 @@ def _converse(
     client = _client(rule, llm)
     run.model = client.model
 
-    budget = _ToolBudget(max_tool_calls)
     signals = [Tool.from_function(fn, timeout_s=10) for fn in (done, give_up)]
-    registry = ToolRegistry([budget.wrap(t) for t in chosen] + signals)
+    registry = ToolRegistry(list(chosen) + signals)
     run.trace_path, trace_note = _trace_path(home, rule.name)
     loop = Loop(
         f"fix the failure that rule {rule.name!r} matched, as the INSTRUCTIONS in FACTS say",
         registry,
         client,
         exits={"done": LoopStatus.SUCCESS, "give_up": LoopStatus.NO_PROGRESS},
-        policies=[budget.policy, NoProgress(3)],
+        policies=[NoProgress(3)],
         max_iterations=max_tool_calls + 2,
+        max_tool_calls=max_tool_calls,
         token_limit=token_limit,
         wall_clock_s=wall_clock_s,
         max_tokens_per_call=min(4096, token_limit),

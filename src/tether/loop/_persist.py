@@ -39,7 +39,7 @@ def schemas(loop: Loop) -> dict[str, str]:
 def limits(loop: Loop) -> dict[str, Any]:
     return {"max_iterations": loop.max_iterations, "token_limit": loop.token_limit,
             "wall_clock_s": loop.wall_clock_s, "cost_limit_usd": loop.cost_limit_usd,
-            "max_tokens_per_call": loop.max_tokens_per_call,
+            "max_tokens_per_call": loop.max_tokens_per_call, "max_tool_calls": loop.max_tool_calls,
             "verbatim_iterations": loop.verbatim_iterations}  # fmt: skip
 
 
@@ -48,7 +48,7 @@ def progress(loop: Loop) -> dict[str, Any]:
         "previous_metric": loop._previous.to_dict() if loop._previous is not None else None,
         "pending_report": loop._pending.to_dict() if loop._pending is not None else None,
         "notes": loop._notes, "plan_invalid_streak": loop._plan_invalid_streak,
-        "last_text": loop._last_text[:20_000],
+        "last_text": loop._last_text[:20_000], "tool_calls_made": loop.tool_calls_made,
     }  # fmt: skip
 
 
@@ -80,6 +80,7 @@ def restore(loop: Loop, state: LoopState) -> None:
         loop._pending = IterationReport.from_dict(progress["pending_report"])
     loop._notes = list(progress.get("notes", []))
     loop._plan_invalid_streak = int(progress.get("plan_invalid_streak", 0))
+    loop.tool_calls_made = int(progress.get("tool_calls_made", 0))
     loop._last_text = str(progress.get("last_text", ""))
     for i, policy in enumerate(loop.policies):
         saved = state.policies.get(str(i))

@@ -102,7 +102,7 @@ _MIN_OUTPUT_TOKENS = 16
 _SUMMARY_LINES = 40
 _KEEP_REPORTS = 20
 _INVALID_STATUSES = ("invalid_arguments", "unknown_tool")
-_EXTENDABLE = ("max_iterations", "token_limit", "wall_clock_s", "cost_limit_usd")
+_EXTENDABLE = ("max_iterations", "token_limit", "wall_clock_s", "cost_limit_usd", "max_tool_calls")
 
 
 class NestedLoopError(TetherError):
@@ -149,6 +149,9 @@ class Loop:
         wall_clock_s: ceiling on seconds of running (summed over resumed sessions).
         cost_limit_usd: optional USD ceiling; refused (status ERROR) when the model has no price.
         max_tokens_per_call: output limit of one model call (clamped to what is left).
+        max_tool_calls: optional ceiling on tool calls run (exit calls not counted). Checked
+            before each model call and each call of a batch: calls past it are not run (the
+            model is told) and the run ends BUDGET_EXHAUSTED.
         verbatim_iterations: iterations kept word for word in the prompt; older ones are
             summarised once, one line each (keeps each call's size bounded).
         summarizer: writes those lines (default :class:`~tether.loop.summary.DeterministicSummarizer`;
@@ -185,6 +188,7 @@ class Loop:
         wall_clock_s: float = 1800.0,
         cost_limit_usd: float | None = None,
         max_tokens_per_call: int = 4096,
+        max_tool_calls: int | None = None,
         verbatim_iterations: int = 6,
         summarizer: Summarizer | None = None,
         pinned: Sequence[str] = (),
@@ -228,6 +232,11 @@ class Loop:
         self.wall_clock_s = wall_clock_s
         self.cost_limit_usd = min(usd_limits) if usd_limits else None
         self.max_tokens_per_call = max_tokens_per_call
+        if max_tool_calls is not None and max_tool_calls <= 0:
+            raise ValueError(f"Loop max_tool_calls must be positive, got {max_tool_calls!r}")
+        self.max_tool_calls = max_tool_calls
+        self.tool_calls_made = 0
+        """Tool calls run so far (exit calls not counted), over resumed sessions too."""
         self.verbatim_iterations = verbatim_iterations
         self.summarizer: Summarizer = summarizer or DeterministicSummarizer()
         self.pinned = list(pinned)
@@ -577,7 +586,8 @@ class Loop:
             path: the ``state_path`` of the saved run.
             tools, llm: as for the constructor (they are code, so they are not saved).
             extend: added to the saved ceilings, e.g. ``{"max_iterations": 10, "token_limit": 50_000}``
-                (keys: ``max_iterations``, ``token_limit``, ``wall_clock_s``, ``cost_limit_usd``).
+                (keys: ``max_iterations``, ``token_limit``, ``wall_clock_s``, ``cost_limit_usd``,
+                ``max_tool_calls``).
             allow_schema_change: accept tools whose schema changed since the save.
             allow_artifact_drift: reuse summaries written by another summariser version.
             options: other constructor arguments (``observe``, ``goal_metric``, ``policies``,
@@ -609,7 +619,7 @@ class Loop:
             state.goal, tools, llm, pinned=state.pinned, state_path=path,
             max_iterations=int(limits["max_iterations"]), token_limit=int(limits["token_limit"]),
             wall_clock_s=float(limits["wall_clock_s"]), cost_limit_usd=limits.get("cost_limit_usd"),
-            max_tokens_per_call=int(limits["max_tokens_per_call"]),
+            max_tokens_per_call=int(limits["max_tokens_per_call"]), max_tool_calls=limits.get("max_tool_calls"),
             verbatim_iterations=int(limits["verbatim_iterations"]), **options,
         )  # fmt: skip
         changed = sorted(
@@ -785,6 +795,8 @@ class Loop:
             return f"wall-clock ceiling reached ({elapsed:.1f} of {self.wall_clock_s:g} s)"
         if self.usage.total_tokens >= self.token_limit:
             return f"token ceiling reached ({self.usage.total_tokens:,} of {self.token_limit:,})"
+        if self.max_tool_calls is not None and self.tool_calls_made >= self.max_tool_calls:
+            return f"tool-call ceiling reached ({self.tool_calls_made} of {self.max_tool_calls})"
         if self.cost_limit_usd is not None and (self.cost_usd or 0.0) >= self.cost_limit_usd:
             return f"USD ceiling reached (${self.cost_usd:.4f} of ${self.cost_limit_usd:g})"
         return None
@@ -873,7 +885,18 @@ class Loop:
                     del self._seen[next(iter(self._seen))]
             self.trace.emit("tool.call", iteration=index, tool=call.name, call_id=call.id,
                             arguments=call.arguments, repeated=fingerprint in report.repeated)  # fmt: skip
-        allowed = [call for call in calls if call.id not in denied]
+        refused: dict[str, str] = {}
+        if self.max_tool_calls is not None:
+            left = self.max_tool_calls - self.tool_calls_made
+            for call in calls:
+                if call.id in denied or call.name in self.exits:
+                    continue  # an exit call is always allowed: it ends the run
+                if left <= 0:
+                    refused[call.id] = (f"tool-call ceiling reached ({self.max_tool_calls} calls): {call.name} "
+                                       "was not run")  # fmt: skip
+                left -= 1
+        allowed = [call for call in calls if call.id not in denied and call.id not in refused]
+        self.tool_calls_made += sum(1 for call in allowed if call.name not in self.exits)
         token = _RUNNING.set(True)
         try:
             ran = iter(await self.runner.arun_many(allowed))
@@ -882,10 +905,13 @@ class Loop:
         exhausted = False
         exit_: LoopExit | None = None
         for call in calls:
-            if call.id in denied:
-                content = json.dumps({"error": "approval_denied", "message": denied[call.id]})
+            if call.id in denied or call.id in refused:
+                kind = "approval_denied" if call.id in denied else "tool_call_ceiling"
+                content = json.dumps(
+                    {"error": kind, "message": denied.get(call.id) or refused[call.id]}
+                )
                 self.trace.emit("tool.result", iteration=index, tool=call.name, call_id=call.id,
-                                status="approval_denied", truncated=False, duration_s=0.0, content=content)  # fmt: skip
+                                status=kind, truncated=False, duration_s=0.0, content=content)  # fmt: skip
                 self.messages.append(ToolResultMessage(call.id, call.name, content, True))
                 continue
             result = next(ran)
