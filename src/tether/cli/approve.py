@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -21,8 +20,9 @@ _HOME = typer.Option(None, "--home", "-d", help="tether home (default $TETHER_HO
 
 
 def _store(home: Path | None) -> Path:
-    chosen = home if home is not None else Path(os.environ.get("TETHER_HOME") or ".tether")
-    return chosen.expanduser().absolute() / "tether.db"
+    from tether.engine import resolve_home
+
+    return resolve_home(home) / "tether.db"
 
 
 def _decide(token: str, approved: bool, note: str, home: Path | None) -> None:

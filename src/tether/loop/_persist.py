@@ -29,6 +29,7 @@ RESUMABLE_END = {"", "BUDGET_EXHAUSTED", "NO_PROGRESS", "AWAITING_APPROVAL", "PE
 
 
 def schemas(loop: Loop) -> dict[str, str]:
+    """A short hash of each tool's definition (description + JSON schema), by tool name."""
     out = {}
     for d in loop.runner.definitions():
         text = json.dumps([d.description, d.parameters], sort_keys=True, default=str)
@@ -37,6 +38,7 @@ def schemas(loop: Loop) -> dict[str, str]:
 
 
 def limits(loop: Loop) -> dict[str, Any]:
+    """The loop's ceilings, as saved (seconds, tokens, USD, counts)."""
     return {"max_iterations": loop.max_iterations, "token_limit": loop.token_limit,
             "wall_clock_s": loop.wall_clock_s, "cost_limit_usd": loop.cost_limit_usd,
             "max_tokens_per_call": loop.max_tokens_per_call, "max_tool_calls": loop.max_tool_calls,
@@ -44,6 +46,7 @@ def limits(loop: Loop) -> dict[str, Any]:
 
 
 def progress(loop: Loop) -> dict[str, Any]:
+    """The evaluation's working values (metric, pending report, notes, streaks), JSON-ready."""
     return {
         "previous_metric": loop._previous.to_dict() if loop._previous is not None else None,
         "pending_report": loop._pending.to_dict() if loop._pending is not None else None,
@@ -53,6 +56,7 @@ def progress(loop: Loop) -> dict[str, Any]:
 
 
 def policy_states(loop: Loop) -> dict[str, Any]:
+    """``state()`` of each policy that has ``state``/``restore``, by position in ``policies``."""
     out = {}
     for i, policy in enumerate(loop.policies):
         if callable(getattr(policy, "state", None)) and callable(getattr(policy, "restore", None)):
@@ -99,7 +103,7 @@ def open_state(loop: Loop) -> None:
     state_file.lock()
     try:
         if loop._state is None:
-            refuse_overwrite(loop, state_file)
+            refuse_overwrite(state_file)
             loop._state = LoopState(
                 goal=loop.goal, model=loop.llm.model, limits=limits(loop), tool_schemas=schemas(loop),
                 summariser=loop.summarizer.version, pinned=loop.pinned,
@@ -116,7 +120,12 @@ def open_state(loop: Loop) -> None:
     loop._state_file = state_file
 
 
-def refuse_overwrite(loop: Loop, state_file: StateFile) -> None:
+def refuse_overwrite(state_file: StateFile) -> None:
+    """Refuse to start a fresh run over a saved run that could still be resumed.
+
+    Raises:
+        StateError: ``state_file`` holds a resumable or unfinished run, or cannot be read.
+    """
     try:
         old = state_file.load()
     except StateError as exc:
@@ -124,21 +133,21 @@ def refuse_overwrite(loop: Loop, state_file: StateFile) -> None:
             return
         raise StateError(f"{state_file.path}: exists and cannot be read ({exc}); move it away first",
                          state_file.path) from None  # fmt: skip
-    if old.status in RESUMABLE_END and old.status != "":
-        raise StateError(
-            f"{state_file.path}: holds a run that ended {old.status} and can be resumed; resume it with "
-            "Loop.resume(path), or delete the file to start over",
-            state_file.path,
+    if old.status in RESUMABLE_END:
+        what = (
+            "did not finish (killed?)"
+            if old.status == ""
+            else f"ended {old.status} and can be resumed"
         )
-    if old.status == "":
         raise StateError(
-            f"{state_file.path}: holds a run that did not finish (killed?); resume it with "
-            "Loop.resume(path), or delete the file to start over",
+            f"{state_file.path}: holds a run that {what}; resume it with Loop.resume(path), "
+            "or delete the file to start over",
             state_file.path,
         )
 
 
 def close_state(loop: Loop) -> None:
+    """Close the journal and release the state lock (idempotent)."""
     if loop._state_file is not None:
         loop._state_file.close()
         loop._state_file = None

@@ -77,7 +77,9 @@ from tether.loop.progress import (
 )
 from tether.loop.result import LoopExit, LoopResult, LoopStatus
 from tether.loop.state import (
+    KEEP_REPORTS,
     KEEP_SEEN,
+    KEEP_SUMMARIES,
     ArtifactDriftError,
     LoopState,
     SchemaChangedError,
@@ -99,8 +101,6 @@ _RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 _MAX_CONTINUATIONS = 2
 _MIN_OUTPUT_TOKENS = 16
-_SUMMARY_LINES = 40
-_KEEP_REPORTS = 20
 _INVALID_STATUSES = ("invalid_arguments", "unknown_tool")
 _EXTENDABLE = ("max_iterations", "token_limit", "wall_clock_s", "cost_limit_usd", "max_tool_calls")
 
@@ -622,9 +622,10 @@ class Loop:
             max_tokens_per_call=int(limits["max_tokens_per_call"]), max_tool_calls=limits.get("max_tool_calls"),
             verbatim_iterations=int(limits["verbatim_iterations"]), **options,
         )  # fmt: skip
+        current = _persist.schemas(loop)
         changed = sorted(
-            name for name in set(state.tool_schemas) | set(_persist.schemas(loop))
-            if state.tool_schemas.get(name) != _persist.schemas(loop).get(name)
+            name for name in set(state.tool_schemas) | set(current)
+            if state.tool_schemas.get(name) != current.get(name)
         )  # fmt: skip
         if changed and not allow_schema_change:
             raise SchemaChangedError(
@@ -712,7 +713,7 @@ class Loop:
 
     def _record_report(self, report: IterationReport) -> None:
         self.reports.append(report)
-        del self.reports[:-_KEEP_REPORTS]
+        del self.reports[:-KEEP_REPORTS]
         self._added["reports"].append(report.to_dict())
         if report.trend == "regressed":
             self._signal(f"iteration {report.index}: regressed")
@@ -741,7 +742,7 @@ class Loop:
     def _summary_message(self) -> UserMessage | None:
         if not self.summaries:
             return None
-        shown = self.summaries[-_SUMMARY_LINES:]
+        shown = self.summaries[-KEEP_SUMMARIES:]
         dropped = self.summarised - len(shown)
         head = f"({dropped} earlier iterations not shown)\n" if dropped else ""
         return UserMessage("EARLIER ITERATIONS (summary):\n" + head + "\n".join(shown))
@@ -758,7 +759,7 @@ class Loop:
             self._count(usage, cost)
             self.summarised += 1
             self.summaries.append(line)
-            del self.summaries[:-_SUMMARY_LINES]
+            del self.summaries[:-KEEP_SUMMARIES]
             self._added["summaries"].append(line)
 
     def budget_report(self) -> BudgetReport:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigError
+from tether.loop.trace import tool_error_line
 
 __all__ = [
     "INCOMPLETE",
@@ -656,15 +657,8 @@ def _args(arguments: Any, limit: int = 160) -> str:
 
 
 def _error_detail(content: Any) -> str:
-    """The message of a tool error (its JSON ``message`` field when it has one), one line."""
-    text = str(content or "")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and parsed.get("message"):
-        text = str(parsed["message"])
-    return _short(text.splitlines()[0] if text.strip() else "", 160)
+    """The message of a tool error, one line."""
+    return _short(tool_error_line(content), 160)
 
 
 def _approval(outcome: str, e: dict[str, Any]) -> str:

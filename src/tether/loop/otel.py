@@ -38,6 +38,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from tether.loop.trace import tool_error_line
+
 __all__ = ["SpanRecorder"]
 
 _TEXT_LIMIT = 1000
@@ -312,13 +314,5 @@ def _attributes(e: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _error_message(content: Any) -> str:
-    """The first line of a tool error's message (its JSON ``message`` when it has one)."""
-    text = str(content or "")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and parsed.get("message"):
-        text = str(parsed["message"])
-    lines = text.strip().splitlines()
-    return _text(lines[0] if lines else "", 200)
+    """The first line of a tool error's message."""
+    return _text(tool_error_line(content), 200)

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from tether.errors import ConfigError
 from tether.store.redact import redact, secret_values
 
-__all__ = ["Trace"]
+__all__ = ["Trace", "tool_error_line"]
 
 
 class Trace:
@@ -77,3 +77,17 @@ class Trace:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def tool_error_line(content: Any) -> str:
+    """The first line of a failed tool result's text: its JSON ``message`` field when it has
+    one (tool errors go back to the model as ``{"error": ..., "message": ...}``), else the text."""
+    text = str(content or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("message"):
+        text = str(parsed["message"])
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
