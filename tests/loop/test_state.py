@@ -165,9 +165,13 @@ def test_a_changed_tool_schema_is_refused_unless_allowed(tmp_path: Path) -> None
     )
 
 
-def test_kill_9_mid_run_leaves_a_loadable_state_that_resumes(tmp_path: Path) -> None:
-    path = tmp_path / "run.state"
-    script = tmp_path / "victim.py"
+def _run_signalled(
+    tmp_path: Path, at_step: int, signal_name: str
+) -> subprocess.CompletedProcess[str]:
+    """Run an 8-iteration loop (state and trace under ``tmp_path``) in a real Python process
+    that sends itself ``signal_name`` while running step ``at_step``; it prints status, resumable."""
+    path, trace = tmp_path / "run.state", tmp_path / "trace.jsonl"
+    script = tmp_path / "signalled.py"
     script.write_text(
         textwrap.dedent(f"""
         import os, signal
@@ -180,15 +184,22 @@ def test_kill_9_mid_run_leaves_a_loadable_state_that_resumes(tmp_path: Path) -> 
             Args:
                 n: the step number.
             '''
-            if n == 4:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if n == {at_step}:
+                os.kill(os.getpid(), signal.{signal_name})
             return f"step {{n}} done"
 
         model = ScriptedModel([reply(tool_calls=[call("step", n=n)], usage=(100, 10)) for n in range(1, 9)])
-        Loop("walk", [step], model, max_iterations=8, state_path={str(path)!r}, quiet=True).run()
+        result = Loop("walk", [step], model, max_iterations=8, state_path={str(path)!r},
+                      trace_path={str(trace)!r}, quiet=True).run()
+        print(result.status.value, result.resumable)
     """)
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+
+
+def test_kill_9_mid_run_leaves_a_loadable_state_that_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "run.state"
+    done = _run_signalled(tmp_path, at_step=4, signal_name="SIGKILL")
     assert done.returncode == -signal.SIGKILL, done.stderr
     state = StateFile(path).load()
     assert state.iteration == 3 and state.status == ""  # iteration 4 never finished
@@ -377,31 +388,8 @@ def test_a_tool_raising_mid_parallel_batch_keeps_the_others_results_and_the_stat
 
 
 def test_ctrl_c_in_a_real_process_ends_aborted_with_a_resumable_state(tmp_path: Path) -> None:
-    path, trace = tmp_path / "run.state", tmp_path / "trace.jsonl"
-    script = tmp_path / "interrupted.py"
-    script.write_text(
-        textwrap.dedent(f"""
-        import os, signal
-        from tether.loop import Loop
-        from tether.testing import ScriptedModel, call, reply
-
-        def step(n: int) -> str:
-            '''Take step ``n``.
-
-            Args:
-                n: the step number.
-            '''
-            if n == 3:
-                os.kill(os.getpid(), signal.SIGINT)
-            return f"step {{n}} done"
-
-        model = ScriptedModel([reply(tool_calls=[call("step", n=n)], usage=(100, 10)) for n in range(1, 9)])
-        result = Loop("walk", [step], model, max_iterations=8, state_path={str(path)!r},
-                      trace_path={str(trace)!r}, quiet=True).run()
-        print(result.status.value, result.resumable)
-    """)
-    )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    path = tmp_path / "run.state"
+    done = _run_signalled(tmp_path, at_step=3, signal_name="SIGINT")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ABORTED", "True"]
     assert StateFile(path).load().status == "ABORTED"
