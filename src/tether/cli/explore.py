@@ -57,11 +57,11 @@ def explore(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the rule."),
 ) -> None:
     """Explore a recorded failure and print the rule the model proposes (exit 1: none)."""
-    from tether.cli.run import _Display
+    from tether.cli.display import Display
     from tether.engine import Tether
 
     facts = _context(context_file)
-    display = _Display(quiet)
+    display = Display(quiet)
     ended: dict[str, Any] = {}
 
     def on_event(event: Any) -> None:

@@ -1,0 +1,41 @@
+"""Actions of the starter rule pack (``tether/rules/starter/``), one module per family.
+
+Importing this package registers every starter action. Each action checks
+that its fix applies before changing anything, and raises (so the rule counts
+as failed and the next one is tried) when it does not. The fixes that touch
+files stay inside the directory where the failing step ran and record what
+they change through :class:`tether.actions.fix.FixContext`, so a fix that did
+not work is rolled back; rules tagged ``changes-environment`` (global git
+config, ...) are off unless allowed.
+"""
+
+from __future__ import annotations
+
+from tether.actions.starter import files, packs, projects, shell
+from tether.actions.starter.files import (
+    TEMPLATE_SUFFIXES,
+    add_src_to_pythonpath,
+    copy_config_template,
+    create_parent_directory,
+    git_safe_directory,
+    make_executable,
+    remove_stale_git_lock,
+    remove_stale_pidfile,
+    set_git_identity,
+)
+
+__all__ = [
+    "TEMPLATE_SUFFIXES",
+    "add_src_to_pythonpath",
+    "copy_config_template",
+    "create_parent_directory",
+    "files",
+    "git_safe_directory",
+    "make_executable",
+    "packs",
+    "projects",
+    "remove_stale_git_lock",
+    "remove_stale_pidfile",
+    "set_git_identity",
+    "shell",
+]
