@@ -32,6 +32,10 @@ __all__ = ["ActionRegistry", "ActionSpec", "action", "default_registry"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+FIX_PARAM = "ctx"
+"""The parameter through which an action gets its :class:`~tether.actions.fix.FixContext`."""
+
+
 @dataclass
 class ActionSpec:
     """A registered action: its name, function and parameter model."""
@@ -53,12 +57,17 @@ class ActionSpec:
         return inspect.iscoroutinefunction(self.fn)
 
     def parameters(self) -> dict[str, inspect.Parameter]:
-        """The function's named parameters."""
+        """The function's named parameters that a rule sets (``ctx`` is tether's, not the rule's)."""
         return {
             n: p
             for n, p in inspect.signature(self.fn).parameters.items()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n != FIX_PARAM
         }
+
+    @property
+    def wants_fix_context(self) -> bool:
+        """True when the function declares ``ctx`` (a :class:`~tether.actions.fix.FixContext`)."""
+        return FIX_PARAM in inspect.signature(self.fn).parameters
 
     def _params_model(self) -> Any:
         if self._model is None:

@@ -13,6 +13,7 @@ subprocesses should pass their own timeout to them.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether._types import Captures, Context
-from tether.actions.registry import ActionRegistry, ActionSpec
+from tether.actions.fix import FixContext
+from tether.actions.registry import FIX_PARAM, ActionRegistry, ActionSpec
 from tether.errors import ActionError
 from tether.rules.lint import placeholders
 from tether.rules.model import Rule
@@ -45,16 +47,38 @@ class StepResult:
 
 @dataclass
 class RuleRun:
-    """The outcome of running a rule's steps top to bottom (stopping at the first failure)."""
+    """The outcome of running a rule's steps top to bottom (stopping at the first failure).
+
+    Attributes:
+        rule: the rule's name.
+        steps: what each step that ran did.
+        error: why the run stopped early (``None``: every step ran).
+        fix: the journal the steps' actions made their changes through (``None`` when no
+            step declared ``ctx``).
+        rolled_back: what was undone (a step failed halfway, or :meth:`rollback` ran).
+    """
 
     rule: str
     steps: list[StepResult] = field(default_factory=list)
     error: str | None = None
+    fix: FixContext | None = None
+    rolled_back: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when every step ran and none failed."""
         return self.error is None
+
+    @property
+    def changes(self) -> list[str]:
+        """What the steps changed through their :class:`FixContext`, in order."""
+        return list(self.fix.changes) if self.fix is not None else []
+
+    def rollback(self) -> list[str]:
+        """Undo what the steps changed (newest first); returns what was undone. Never raises."""
+        undone = self.fix.rollback() if self.fix is not None else []
+        self.rolled_back += undone
+        return undone
 
 
 def _fill(value: Any, values: Mapping[str, Any], missing: list[str]) -> Any:
@@ -115,6 +139,12 @@ def render_params(
 
 
 def _call(spec: ActionSpec, params: dict[str, Any], timeout_s: float) -> Any:
+    """Run one action in a worker thread, waiting at most ``timeout_s``.
+
+    Ctrl-C (``KeyboardInterrupt`` in the waiting thread) lets the step finish, up to its
+    timeout, then re-raises, so a fix stops after the current step; a second Ctrl-C stops
+    the wait at once.
+    """
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -128,7 +158,12 @@ def _call(spec: ActionSpec, params: dict[str, Any], timeout_s: float) -> Any:
 
     worker = threading.Thread(target=target, name=f"tether-action-{spec.name}", daemon=True)
     worker.start()
-    worker.join(timeout_s)
+    deadline = time.monotonic() + timeout_s
+    try:
+        worker.join(timeout_s)
+    except KeyboardInterrupt:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        raise
     if worker.is_alive():
         raise TimeoutError(
             f"timed out after {timeout_s:g}s (the action was abandoned and may still be running)"
@@ -151,10 +186,14 @@ def run_rule(
     An action parameter the step does not set is taken from a capture or
     context value of the same name, when there is one (so an action taking
     ``workspace`` gets the context's ``workspace``). Every step's action is
-    looked up and its params filled and checked *before* the first step runs, so a misspelt action or bad param never
-    leaves a half-applied fix. A step that raises or times out ends the run;
-    its error is in ``RuleRun.error`` and never propagates (``KeyboardInterrupt``
-    and ``SystemExit`` excepted).
+    looked up and its params filled and checked *before* the first step runs, so a misspelt
+    action or bad param never leaves a half-applied fix. An action declaring ``ctx`` gets the
+    run's :class:`~tether.actions.fix.FixContext` for ``context["cwd"]`` (else the current
+    directory), shared by the rule's steps. A step that raises or times out ends the run and
+    what the earlier steps changed through ``ctx`` is rolled back; its error is in
+    ``RuleRun.error`` and never propagates. ``KeyboardInterrupt`` (Ctrl-C, or a signal
+    turned into one) stops after the current step, rolls back and re-raises; so does
+    ``SystemExit``.
     """
     run = RuleRun(rule.name)
     prepared: list[tuple[ActionSpec, dict[str, Any]]] = []
@@ -184,11 +223,16 @@ def run_rule(
         run.error = str(exc)
         return run
 
+    if any(spec.wants_fix_context for spec, _ in prepared):
+        run.fix = FixContext(str(context.get("cwd") or os.getcwd()), context)
     for number, (spec, params) in enumerate(prepared, start=1):
         started = time.perf_counter()
+        if spec.wants_fix_context:
+            params = {**params, FIX_PARAM: run.fix}
         try:
             result = _call(spec, params, timeout_s)
         except (KeyboardInterrupt, SystemExit):
+            run.rollback()
             raise
         except BaseException as exc:
             message = (
@@ -199,6 +243,7 @@ def run_rule(
                            duration_s=time.perf_counter() - started)
             )  # fmt: skip
             run.error = f"rule {rule.name!r}, step {number}, action {spec.name!r}: {message}"
+            run.rollback()
             return run
         run.steps.append(
             StepResult(spec.name, params, True, result=result,

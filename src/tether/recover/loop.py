@@ -59,6 +59,7 @@ __all__ = [
     "RecoveryEvent",
     "RecoveryServices",
     "RecoverySettings",
+    "Rollback",
     "RunJob",
     "Sleep",
     "recovery",
@@ -94,6 +95,14 @@ class ApplyRule:
 
     match: Match
     context: Context
+
+
+@dataclass
+class Rollback:
+    """Request: undo what ``run``'s steps changed (the re-run showed they did not fix it);
+    answer with the list of what was undone (:meth:`RuleRun.rollback`)."""
+
+    run: RuleRun
 
 
 @dataclass
@@ -216,7 +225,7 @@ class RecoverySettings:
     """Shown to the explorer."""
 
 
-Request = RunJob | ApplyRule | Sleep | Explore
+Request = RunJob | ApplyRule | Sleep | Explore | Rollback
 """What the recovery generator asks its driver for."""
 
 
@@ -364,13 +373,19 @@ def recovery(
         error: str | None = None
         new: Failure | None = None
         value: Any = None
+        rolled_back: list[str] = []
         for repeat in range(policy.attempts):
             run: RuleRun = yield ApplyRule(match, failure.context)
+            rolled_back += run.rolled_back
             if not run.ok:
                 outcome, error = "action_error", run.error
                 break
             if rule.retry is not None:
-                yield Sleep(backoff_s(policy, repeat + 1))
+                delay = backoff_s(policy, repeat + 1)
+                services.emit(RecoveryEvent("retry", {"rule": rule.name, "level": level,
+                                                      "attempt": repeat + 1, "attempts": policy.attempts,
+                                                      "delay_s": delay}))  # fmt: skip
+                yield Sleep(delay)
             result: JobResult = yield RunJob()
             if result.failure is None:
                 outcome, value = "success", result.value
@@ -379,6 +394,12 @@ def recovery(
             again = match_rule(rule, prepare(new.context))
             if again is not None and again == match.captures:
                 failure, outcome = new, "failure"
+                if run.changes:  # the fix did not fix: it leaves nothing behind
+                    undone: list[str] = yield Rollback(run)
+                    rolled_back += undone
+                    services.emit(
+                        RecoveryEvent("rolled_back", {"rule": rule.name, "undone": undone})
+                    )
                 continue
             outcome = "progress"
             break
@@ -391,6 +412,10 @@ def recovery(
             "outcome": outcome, "depth": level, "attempt": number,
             "duration_s": attempt.duration_s, "error": error,
         }  # fmt: skip
+        if run.changes and outcome in ("success", "progress"):
+            observation["changes"] = list(run.changes)
+        if rolled_back:
+            observation["rolled_back"] = rolled_back
         llm_record: dict[str, Any] = {}
         usage = getattr(run, "usage", None)  # an llm_config rule: what its conversation spent
         if usage is not None and rule.kind == "llm":
@@ -474,6 +499,8 @@ def run_sync(
             answer = apply(request)
         elif isinstance(request, Explore):
             answer = explore(request)
+        elif isinstance(request, Rollback):
+            answer = request.run.rollback()
         else:
             sleep(request.seconds)
             answer = None
@@ -502,6 +529,8 @@ async def run_async(
             answer = await asyncio.to_thread(apply, request)
         elif isinstance(request, Explore):
             answer = await asyncio.to_thread(explore, request)
+        elif isinstance(request, Rollback):
+            answer = await asyncio.to_thread(request.run.rollback)
         else:
             await sleep(request.seconds)
             answer = None
