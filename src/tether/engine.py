@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         RecoveryEvent,
         RecoverySettings,
     )
+    from tether.recover.shell import CommandJob
     from tether.resolve import NearMiss, Resolver
     from tether.rules.book import Match, RuleBook
     from tether.rules.model import Rule
@@ -300,7 +301,7 @@ class Tether:
             self.load()  # tools defined in <home>/actions are registered with the rules
             return run_llm_rule(rule, captures, context, llm=lambda: self.llm,
                                 tools=(self.tools, default_tools), home=self.home,
-                                workdir=Path.cwd())  # fmt: skip
+                                workdir=Path(str(context.get("cwd") or Path.cwd())))  # fmt: skip
         from tether.actions.run import run_rule
 
         self.load()  # actions in <home>/actions are discovered with the rules
@@ -501,63 +502,91 @@ class Tether:
         stream: bool = True,
         settings: RecoverySettings | None = None,
         tail_lines: int | None = None,
+        job: CommandJob | None = None,
+        first: CommandResult | None = None,
     ) -> tuple[CommandResult, Outcome | None]:
         """Run a command; on a non-zero exit, recover it with rules and re-run.
 
-        Actions run with ``cwd`` as the working directory of the process.
+        Each rule's actions run in the directory where the failing step ran (for
+        ``bash -c 'cd sub && make'``: ``sub``; see :mod:`tether.recover.shell`); when
+        that cannot be known, no rule with steps is applied.
 
         Args:
-            argv: the command and its arguments (run without a shell).
-            cwd: where to run it and its actions (default: the current directory).
+            argv: the command and its arguments (run without a shell; a ``SHELL -c LINE``
+                argv is understood as the line).
+            cwd: where to run it (default: the current directory).
             context: extra facts for the failure context (``--context k=v``).
             stream: copy the command's output to ours as it arrives.
             settings: recovery settings (default: :meth:`settings`).
             tail_lines: match only the last N lines of stdout and stderr.
+            job: the :class:`~tether.recover.shell.CommandJob` to run (the CLI passes its own,
+                whose runner forwards stdin, signals and a terminal); default: one for
+                ``argv`` in ``cwd``.
+            first: the result of a first run of ``job`` already made (it is not repeated).
 
         Returns:
             The last run's :class:`~tether.recover.command.CommandResult` (its
             ``exit_code`` is what to exit with) and the recovery
-            :class:`~tether.recover.loop.Outcome` (``None`` when the first run passed).
+            :class:`~tether.recover.loop.Outcome` (``None`` when the first run passed,
+            or recovery could not run).
         """
-        from tether.recover.command import run_command
         from tether.recover.loop import Failure, JobResult, recovery, run_sync
+        from tether.recover.shell import CommandJob
 
-        where = Path(cwd).absolute() if cwd is not None else Path.cwd()
+        if job is None:
+            where = Path(cwd).absolute() if cwd is not None else Path.cwd()
+            job = CommandJob(argv, where, None if stream else _quiet_runner)
         extra = dict(context or {})
         settings = settings or self.settings()
         if not settings.target:
-            settings.target = " ".join(argv)
+            settings.target = job.command
         last: list[CommandResult] = []
+        command_job = job
 
-        def job() -> JobResult:
-            result = run_command(argv, cwd=where, stream=stream)
+        def run_job() -> JobResult:
+            result = command_job.run()
+            return judge(result)
+
+        def judge(result: CommandResult) -> JobResult:
             last.append(result)
             if result.exit_code == 0:
                 return JobResult(value=result)
-            facts = result.context()
+            facts = command_job.context(result)
             if tail_lines is not None:
                 for key in ("stdout", "stderr"):
                     facts[key] = "\n".join(facts[key].splitlines()[-tail_lines:])
             return JobResult(failure=Failure({**facts, **extra}, result.exit_code))
 
-        first = job()
-        if first.failure is None:
+        initial = judge(first) if first is not None else run_job()
+        if initial.failure is None:
             return last[-1], None
         try:
-            gen = recovery(first.failure, settings, self._services(), clock=self.clock)
-            with _working_directory(where):
-                outcome = run_sync(gen, job, self._apply_request, self.sleep, self._explore_request)
+            gen = recovery(initial.failure, settings, self._services(), clock=self.clock)
+            outcome = run_sync(gen, run_job, self._apply_request, self.sleep, self._explore_request)
         except Exception as exc:
             if getattr(exc, "__tether_propagate__", False):
                 raise
             self._warn(f"recovery stopped by an internal error: {exc}")
             return last[-1], None
+        if not outcome.attempts:
+            self._record_unmatched(initial.failure.context, outcome.reason)
         return last[-1], outcome
 
     def _apply_request(self, request: Any) -> RuleRun:
+        from tether.actions.run import RuleRun
         from tether.recover.loop import RecoveryEvent
 
-        run = self._apply(request.match.rule, request.match.captures, request.context)
+        rule, context = request.match.rule, request.context
+        unknown = context.get("cwd_unknown")
+        if unknown and (rule.then or rule.kind == "llm"):
+            run = RuleRun(rule.name, error=f"not applied: tether cannot tell where the failing "
+                                           f"step ran ({unknown}), and a fix is never made in "
+                                           "the wrong place")  # fmt: skip
+        elif context.get("cwd"):
+            with _working_directory(Path(str(context["cwd"]))):
+                run = self._apply(rule, request.match.captures, context)
+        else:
+            run = self._apply(rule, request.match.captures, context)
         steps = [(s.action, s.ok, s.result if s.ok else s.error) for s in run.steps]
         self._services().emit(
             RecoveryEvent("applied", {"rule": run.rule, "steps": steps, "error": run.error})
@@ -592,6 +621,21 @@ class Tether:
         record = {"time_utc": datetime.now(UTC).isoformat(), **observation}
         try:
             self.store.record_outcome(rule.name, outcome)
+            append_observation(self.home / "observations.jsonl", record)
+        except (StoreError, OSError) as exc:
+            if not self._store_warned:
+                self._store_warned = True
+                self._warn(f"records not kept: {exc}")
+
+    def _record_unmatched(self, context: Context, reason: str) -> None:
+        """Keep the context of a failure no rule fired for (``outcome: "unmatched"``), so that
+        ``tether rules test`` and ``tether explore`` can be fed the real failure later."""
+        from tether.store.observations import append_observation
+
+        kept = {k: (v[-16384:] if isinstance(v, str) else v) for k, v in context.items()}
+        record = {"time_utc": datetime.now(UTC).isoformat(), "rule": None,
+                  "outcome": "unmatched", "reason": reason, "context": kept}  # fmt: skip
+        try:
             append_observation(self.home / "observations.jsonl", record)
         except (StoreError, OSError) as exc:
             if not self._store_warned:
@@ -667,20 +711,35 @@ def _scripted_model(home: Path, file: str) -> Any:
     return model
 
 
+_CHDIR_LOCK = threading.RLock()
+"""The working directory is the process's: actions that rely on it (declaring no ``ctx``)
+run one at a time."""
+
+
 class _working_directory:
-    """Run actions in the job's directory; restore ours afterwards."""
+    """Run actions in the failing step's directory, one at a time; restore ours afterwards."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.before: str | None = None
 
     def __enter__(self) -> None:
+        _CHDIR_LOCK.acquire()
         self.before = os.getcwd()
         try:
             os.chdir(self.path)
         except OSError as exc:
+            _CHDIR_LOCK.release()
+            self.before = None
             raise ConfigError(f"cannot enter {self.path}: {exc.strerror}") from None
 
     def __exit__(self, *exc: object) -> None:
         if self.before is not None:
             os.chdir(self.before)
+            _CHDIR_LOCK.release()
+
+
+def _quiet_runner(argv: list[str], cwd: Path) -> CommandResult:
+    from tether.recover.command import run_command
+
+    return run_command(argv, cwd=cwd, stream=False)
