@@ -170,3 +170,16 @@ def test_explore_offers_the_tools_it_is_given(home, tmp_path) -> None:
     engine = Tether(home=home, llm=model)
     assert engine.explore(failing_context(tmp_path / "w"), tools=[service_status]) is None
     assert seen == ["db"] and "service_status" in model.requests[0].tools
+
+
+def test_a_broken_config_warns_and_uses_defaults_unless_strict(home: Path) -> None:
+    from tether.errors import ConfigError
+
+    (home / "config.yaml").write_text("engine:\n  max_retries: [not, a, number\n")
+    with pytest.raises(ConfigError, match="config.yaml"):
+        _ = Tether(home=home).config
+    lenient = Tether(home=home, strict_config=False)
+    with pytest.warns(RuntimeWarning, match=r"(?s)config\.yaml.*using the default settings"):
+        config = lenient.config
+    assert config.engine.max_retries == 3 and lenient.config_error is not None
+    assert "starter" in {t for rule in lenient.book for t in rule.tags}

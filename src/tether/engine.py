@@ -80,6 +80,10 @@ class Tether:
         max_depth: default levels of cascading errors chased.
         action_timeout_s: per-step timeout in seconds (or ``timedelta``).
         strict: raise the first rule/action load error instead of warning and skipping.
+        strict_config: a broken ``config.yaml`` raises :class:`~tether.errors.ConfigError`
+            (the default); ``False`` warns loudly and uses the defaults, so that a wrapped job
+            that passes is not turned red by tether's own configuration (``tether run``
+            without ``--strict``).
         sleep: how to wait (seconds); tests pass a recorder so backoff never waits.
         clock: monotonic time source in seconds.
         on_event: called with each :class:`~tether.recover.loop.RecoveryEvent` (displays).
@@ -98,6 +102,7 @@ class Tether:
         max_depth: int | None = None,
         action_timeout_s: Seconds | None = None,
         strict: bool = False,
+        strict_config: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[RecoveryEvent], None] | None = None,
@@ -116,6 +121,9 @@ class Tether:
             else None,
         }
         self.strict = strict
+        self.strict_config = strict_config
+        self.config_error: ConfigError | None = None
+        """The problem with ``config.yaml`` when ``strict_config`` is off and defaults are in use."""
         self.sleep = sleep
         self.clock = clock
         self.on_event = on_event
@@ -137,12 +145,21 @@ class Tether:
         """Settings from ``<home>/config.yaml`` with constructor arguments applied over them.
 
         Raises:
-            ConfigError: the config file is malformed.
+            ConfigError: the config file is malformed (only with ``strict_config``).
         """
         if self._config is None:
-            from tether.config import load_config
+            from tether.config import Config, load_config
 
-            config = load_config(self.home)
+            try:
+                config = load_config(self.home)
+            except ConfigError as exc:
+                if self.strict_config:
+                    raise
+                self.config_error = exc
+                self._warn(
+                    f"{exc}; using the default settings (tether run --strict makes this an error)"
+                )
+                config = Config()
             updates = {k: v for k, v in self._overrides.items() if v is not None}
             engine = config.engine.model_copy(update=updates)
             self._config = config.model_copy(update={"engine": engine})
