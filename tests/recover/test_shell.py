@@ -191,3 +191,28 @@ def test_no_rule_fired_keeps_the_context_in_the_observations(work: Path, home: P
     assert records[-1]["outcome"] == "unmatched"
     assert "unmatched-failure-text" in records[-1]["context"]["stderr"]
     assert records[-1]["context"]["exit_code"] == 3
+
+
+def test_ctrl_c_during_the_re_run_rolls_the_unverified_fix_back(tmp_path: Path) -> None:
+    from tether.actions.fix import FixContext
+    from tether.actions.run import RuleRun
+    from tether.recover.loop import ApplyRule, JobResult, RunJob, run_sync
+
+    def recovery():  # type: ignore[no-untyped-def]
+        run = yield ApplyRule(None, {})  # type: ignore[arg-type]
+        assert run.changes
+        yield RunJob()
+        raise AssertionError("the interrupt must end the drive")
+
+    def apply(request: ApplyRule) -> RuleRun:
+        fix = FixContext(tmp_path)
+        fix.create_dir("made-by-the-fix")
+        return RuleRun("r", fix=fix)
+
+    def job() -> JobResult:
+        assert (tmp_path / "made-by-the-fix").is_dir()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(recovery(), job, apply, lambda s: None)
+    assert not (tmp_path / "made-by-the-fix").exists()

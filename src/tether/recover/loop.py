@@ -486,24 +486,37 @@ def run_sync(
     sleep: Callable[[float], None],
     explore: Callable[[Explore], Explored] = _no_explorer,
 ) -> Outcome:
-    """Drive :func:`recovery` with blocking calls (``explore`` answers :class:`Explore`)."""
+    """Drive :func:`recovery` with blocking calls (``explore`` answers :class:`Explore`).
+
+    A ``KeyboardInterrupt`` (Ctrl-C, or a signal the CLI turns into one) while a fix is
+    applied but not yet verified (its backoff or the job's re-run) rolls that fix back
+    before it propagates: an interrupted recovery leaves no unverified change behind.
+    """
     answer: Any = None
+    unverified: RuleRun | None = None
     while True:
         try:
             request = gen.send(answer)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        if isinstance(request, RunJob):
-            answer = job()
-        elif isinstance(request, ApplyRule):
-            answer = apply(request)
-        elif isinstance(request, Explore):
-            answer = explore(request)
-        elif isinstance(request, Rollback):
-            answer = request.run.rollback()
-        else:
-            sleep(request.seconds)
-            answer = None
+        if isinstance(request, ApplyRule | Explore):
+            unverified = None  # the previous fix was judged
+        try:
+            if isinstance(request, RunJob):
+                answer = job()
+            elif isinstance(request, ApplyRule):
+                answer = unverified = apply(request)
+            elif isinstance(request, Explore):
+                answer = explore(request)
+            elif isinstance(request, Rollback):
+                answer, unverified = request.run.rollback(), None
+            else:
+                sleep(request.seconds)
+                answer = None
+        except KeyboardInterrupt:
+            if unverified is not None:
+                unverified.rollback()
+            raise
 
 
 async def run_async(
@@ -514,23 +527,32 @@ async def run_async(
     explore: Callable[[Explore], Explored] = _no_explorer,
 ) -> Outcome:
     """Drive :func:`recovery` on an event loop: the job is awaited; actions and explorations
-    run in a worker thread."""
+    run in a worker thread. An interrupt or cancellation before a fix is verified rolls it
+    back, as in :func:`run_sync`."""
     import asyncio
 
     answer: Any = None
+    unverified: RuleRun | None = None
     while True:
         try:
             request = gen.send(answer)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        if isinstance(request, RunJob):
-            answer = await job()
-        elif isinstance(request, ApplyRule):
-            answer = await asyncio.to_thread(apply, request)
-        elif isinstance(request, Explore):
-            answer = await asyncio.to_thread(explore, request)
-        elif isinstance(request, Rollback):
-            answer = await asyncio.to_thread(request.run.rollback)
-        else:
-            await sleep(request.seconds)
-            answer = None
+        if isinstance(request, ApplyRule | Explore):
+            unverified = None
+        try:
+            if isinstance(request, RunJob):
+                answer = await job()
+            elif isinstance(request, ApplyRule):
+                answer = unverified = await asyncio.to_thread(apply, request)
+            elif isinstance(request, Explore):
+                answer = await asyncio.to_thread(explore, request)
+            elif isinstance(request, Rollback):
+                answer, unverified = await asyncio.to_thread(request.run.rollback), None
+            else:
+                await sleep(request.seconds)
+                answer = None
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            if unverified is not None:
+                unverified.rollback()
+            raise
