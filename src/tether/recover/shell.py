@@ -36,7 +36,6 @@ import contextlib
 import os
 import re
 import shlex
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +51,7 @@ SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "busybox"
 _OPTION_WITH_VALUE = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
 _CHANGES_DIR = frozenset({"cd", "pushd", "popd", "source", ".", "eval"})
 _SEPARATORS = frozenset({"&&", "||", ";", ";;", "&", "|", "|&", "(", ")", "{", "}", "\n"})
-_ENTERING = re.compile(r"^\S*make(?:\[\d+\])?: Entering directory ['‘`](?P<dir>[^'’]+)['’]", re.M)
+_ENTERING = r"^\S*make(?:\[\d+\])?: Entering directory ['‘`](?P<dir>[^'’]+)['’]"
 
 Runner = Callable[[list[str], Path], "CommandResult"]
 """Runs ``argv`` in a directory and returns its :class:`~tether.recover.command.CommandResult`."""
@@ -159,6 +158,8 @@ class CommandJob:
         """Run the command once through the runner; returns its result (``argv`` as the user's)."""
         argv, report = self.argv, None
         if self._how == "report":
+            import tempfile
+
             fd, report = tempfile.mkstemp(prefix="tether-pwd-")
             os.close(fd)
             os.unlink(report)  # absent until the shell's EXIT trap writes it
@@ -185,7 +186,8 @@ class CommandJob:
             if reported is None:
                 return None, "the shell line changed directory, and its exit did not report where"
             base = Path(reported)
-        entered = {m.group("dir") for m in _ENTERING.finditer(result.stdout + "\n" + result.stderr)}
+        output = result.stdout + "\n" + result.stderr
+        entered = {m.group("dir") for m in re.finditer(_ENTERING, output, re.M)}
         if len(entered) > 1:
             return None, "make entered several directories: " + ", ".join(sorted(entered))
         if entered:
