@@ -36,6 +36,7 @@ from tether.errors import (
 )
 
 if TYPE_CHECKING:
+    from tether.actions.fix import FixContext, OutsideWorkspace
     from tether.actions.registry import action
     from tether.engine import Tether
     from tether.loop import Loop
@@ -52,11 +53,13 @@ __all__ = [
     "CycleDetected",
     "ExplorationError",
     "Fact",
+    "FixContext",
     "Loop",
     "LoopStopped",
     "MCPError",
     "MCPTimeout",
     "MissingKey",
+    "OutsideWorkspace",
     "PricingStale",
     "ProviderError",
     "ProviderMissing",
@@ -82,6 +85,8 @@ _LAZY = {
     "Rule": "tether.rules.model",
     "Fact": "tether.rules.model",
     "action": "tether.actions.registry",
+    "FixContext": "tether.actions.fix",
+    "OutsideWorkspace": "tether.actions.fix",
     "tool": "tether.tools",
 }
 
