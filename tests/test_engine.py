@@ -183,3 +183,18 @@ def test_a_broken_config_warns_and_uses_defaults_unless_strict(home: Path) -> No
         config = lenient.config
     assert config.engine.max_retries == 3 and lenient.config_error is not None
     assert "starter" in {t for rule in lenient.book for t in rule.tags}
+
+
+def test_opt_in_packs_load_only_when_listed(home: Path) -> None:
+    from tether.errors import ConfigError
+    from tether.rules.starter import PACKS, load_starter
+
+    pack = sorted(PACKS)[0]
+    extra = {r.name for r in load_starter(packs=[pack])} - {r.name for r in load_starter()}
+    assert extra
+    assert not extra & set(Tether(home=home).book.names())
+    (home / "config.yaml").write_text(f"engine:\n  packs: [{pack}]\n")
+    assert extra <= set(Tether(home=home).book.names())
+    (home / "config.yaml").write_text("engine:\n  packs: [no-such-pack]\n")
+    with pytest.raises(ConfigError, match=r"engine\.packs.*no-such-pack"):
+        Tether(home=home).load()

@@ -194,7 +194,14 @@ class Tether:
         if config.starter_rules:
             from tether.rules.starter import load_starter
 
-            for rule in load_starter():
+            try:
+                starter = load_starter(packs=config.packs)
+            except ConfigError as exc:  # an unknown pack name
+                if self.strict_config:
+                    raise
+                errors.append(exc)
+                starter = load_starter()
+            for rule in starter:
                 if rule.name in book:
                     continue
                 if ENVIRONMENT_TAG in rule.tags and not config.allow_environment_changes:
