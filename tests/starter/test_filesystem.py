@@ -106,7 +106,7 @@ def test_script_outside_the_working_directory_is_not_touched(
     result, outcome = engine.run_command(argv, cwd=work, stream=False)
     assert result.exit_code == 126
     gave_up(outcome, "script-not-executable")
-    assert "outside the working directory" in (outcome.attempts[0].error or "")  # type: ignore[union-attr]
+    assert "OutsideWorkspace" in (outcome.attempts[0].error or "")  # type: ignore[union-attr]
     assert mode(outside) == 0o644
 
 
