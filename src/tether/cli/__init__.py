@@ -34,18 +34,29 @@ app = typer.Typer(
 _debug = False
 
 
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of tether's own errors."),
-    version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit."),
-) -> None:
-    global _debug
-    _debug = debug
-    if version:
+def _version(value: bool) -> None:
+    """``--version``: eager, so that it answers before a command is asked for."""
+    if value:
         from tether import __version__
 
         typer.echo(f"tether {__version__}")
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of tether's own errors."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    global _debug
+    _debug = debug
 
 
 def console(stderr: bool = False) -> Any:
