@@ -4,6 +4,11 @@ A headless governed run that reaches a gated action pauses with a token
 recorded in ``<home>/tether.db``; these commands decide it from any shell.
 The run itself continues when its owner resumes it (``Loop.resume(path)``):
 a decision is a record, not a remote control.
+
+The home is found as for every command (``--home``, ``$TETHER_HOME``, the
+nearest ``.tether/`` here or above). None of these commands creates one:
+``approvals`` with no home (or no records) says so and exits 0; ``approve`` and
+``deny`` of a token where there is no record of any fail with exit code 4.
 """
 
 from __future__ import annotations
@@ -16,47 +21,61 @@ import typer
 
 __all__ = ["register"]
 
-_HOME = typer.Option(None, "--home", "-d", help="tether home (default $TETHER_HOME or ./.tether).")
+_HOME = typer.Option(
+    None,
+    "--home",
+    "-d",
+    metavar="DIR",
+    help="tether home (default: $TETHER_HOME, else the nearest .tether/ here or above).",
+)
+_NOTE = typer.Option("", "--note", metavar="TEXT", help="Why (kept with the decision).")
+_TOKEN = typer.Argument(..., metavar="TOKEN", help="The token printed by the paused run.")
 
 
-def _store(home: Path | None) -> Path:
-    from tether.engine import resolve_home
+def _store(home: Path | None) -> Path | None:
+    """``<home>/tether.db`` if it exists (nothing is created), else ``None``."""
+    from tether.config import existing_home
 
-    return resolve_home(home) / "tether.db"
+    found = existing_home(home)
+    return found / "tether.db" if found is not None and (found / "tether.db").exists() else None
 
 
 def _decide(token: str, approved: bool, note: str, home: Path | None) -> None:
+    from tether.errors import ConfigError
     from tether.loop.approval import decide
 
-    row = decide(_store(home), token, approved, note=note)
+    store = _store(home)
+    if store is None:
+        from tether.config import resolve_home
+
+        raise ConfigError(f"no records at {resolve_home(home)} (no home here, or no run has "
+                          f"paused in it), so no token {token!r} to decide")  # fmt: skip
+    row = decide(store, token, approved, note=note)
     verb = "approved" if approved else "denied"
     typer.echo(f"tether: {token} {verb}; resume the run from {row['state_path']} to continue")
 
 
-def approve(
-    token: str = typer.Argument(..., help="The token printed by the paused run."),
-    note: str = typer.Option("", "--note", help="Why (kept with the decision)."),
-    home: Path | None = _HOME,
-) -> None:
+def approve(token: str = _TOKEN, note: str = _NOTE, home: Path | None = _HOME) -> None:
     """Approve a paused run's pending action."""
     _decide(token, True, note, home)
 
 
-def deny(
-    token: str = typer.Argument(..., help="The token printed by the paused run."),
-    note: str = typer.Option("", "--note", help="Why (kept with the decision)."),
-    home: Path | None = _HOME,
-) -> None:
+def deny(token: str = _TOKEN, note: str = _NOTE, home: Path | None = _HOME) -> None:
     """Deny a paused run's pending action."""
     _decide(token, False, note, home)
 
 
 def approvals(home: Path | None = _HOME) -> None:
     """List pending approval requests: token, action, expiry, state file."""
+    from tether.config import existing_home
     from tether.store.sqlite import SQLiteStore
 
+    if existing_home(home) is None:
+        typer.echo("tether: no home here (run tether init)", err=True)
+        typer.echo("no pending approvals")
+        return
     path = _store(home)
-    if not path.exists():
+    if path is None:
         typer.echo("no pending approvals")
         return
     store = SQLiteStore(path)
