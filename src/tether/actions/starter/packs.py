@@ -203,12 +203,21 @@ def _skip_blank(text: str, i: int) -> int:
 
 
 _JSON_NAMES = re.compile(r"""[^\s'"(),=:;<>|&]+\.json\b""")
+_SOURCE_NAMES = re.compile(r"""[^\s'"(),=:;<>|&]+\.(?:py|js|mjs|cjs)\b""")
 
 
 def _json_candidates(ctx: FixContext, path: str) -> list[Path]:
+    """The job's JSON files named in the command, the output, or the source files these name."""
     if path:
         return [ctx.path(path)]
     text = "\n".join(str(ctx.context.get(k, "")) for k in ("command", "stderr", "stdout"))
+    for name in dict.fromkeys(_SOURCE_NAMES.findall(text)):
+        try:
+            source = ctx.path(name)
+            if source.is_file() and source.stat().st_size < 1 << 20:
+                text += "\n" + source.read_text(encoding="utf-8", errors="replace")
+        except (OutsideWorkspace, OSError):
+            continue
     found: list[Path] = []
     for name in dict.fromkeys(_JSON_NAMES.findall(text)):
         try:

@@ -228,18 +228,18 @@ def _words(command: str) -> list[str]:
 
 def _ran_in_venv(context: Mapping[str, Any], venv: Path, cwd: Path) -> bool:
     """Whether the failing interpreter is ``venv``'s: its bin/ in the command, or its files in the traceback."""
-    bin_dir = os.path.abspath(venv / "bin")
+    bin_dir = os.path.realpath(venv / "bin")
     words = _words(str(context.get("command", "")))
     heads = [w for i, w in enumerate(words) if i == 0 or words[i - 1] in ("&&", "||", ";", "|")]
     for word in words:
         if "/" in word:
             where = os.path.abspath(word if os.path.isabs(word) else cwd / word)
-            if os.path.dirname(where) == bin_dir:
+            if os.path.realpath(os.path.dirname(where)) == bin_dir:
                 return True
     for word in heads:
         if "/" not in word:
             found = shutil.which(word)
-            if found and os.path.dirname(os.path.abspath(found)) == bin_dir:
+            if found and os.path.realpath(os.path.dirname(os.path.abspath(found))) == bin_dir:
                 return True
     trace = f"{context.get('stderr', '')}\n{context.get('stdout', '')}"
     return f'File "{venv}{os.sep}' in trace or f"\n{venv}{os.sep}lib" in trace
