@@ -1,4 +1,4 @@
-"""python-src-layout against a real interpreter importing a package that lives in ./src."""
+"""python-src-layout (and its pytest twin) against a real interpreter importing a package in ./src."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_src_layout_rule_resolves_with_the_module(
     src_package: Path, work: Path, engine: Tether
 ) -> None:
     context = real_context(IMPORT, work)
-    assert rule_names(engine, context) == ["python-src-layout"]
+    assert rule_names(engine, context) == ["python-src-layout", "python-venv-missing-module"]
     assert captures(engine, "python-src-layout", context) == {"module": PACKAGE}
 
 
@@ -56,7 +56,8 @@ def test_a_module_that_is_not_in_src_is_not_guessed(work: Path, engine: Tether) 
     assert result.exit_code == first["exit_code"] == 1
     assert outcome is not None and not outcome.recovered
     assert [(a.rule, a.outcome) for a in outcome.attempts] == [
-        ("python-src-layout", "action_error")
+        ("python-src-layout", "action_error"),
+        ("python-venv-missing-module", "action_error"),
     ]
     assert os.environ["PYTHONPATH"] == ""
 
@@ -72,8 +73,68 @@ def test_src_already_on_the_path_is_not_added_again(
     result, outcome = engine.run_command(IMPORT, cwd=work, stream=False)
     assert result.exit_code == context["exit_code"] == 1
     assert outcome is not None and not outcome.recovered
-    assert [(a.rule, a.outcome) for a in outcome.attempts] == [
+    assert [(a.rule, a.outcome) for a in outcome.attempts][:1] == [
         ("python-src-layout", "action_error")
     ]
     assert "already on PYTHONPATH" in (outcome.attempts[0].error or "")
     assert os.environ["PYTHONPATH"] == str(work / "src")
+
+
+PYTEST = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+
+
+@pytest.fixture
+def src_tests(src_package: Path, work: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A test importing the src package (pytest without plugins, so it starts fast)."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    tests = work / "tests"
+    tests.mkdir()
+    (tests / "test_value.py").write_text(
+        f"import {PACKAGE}\n\ndef test_value():\n    assert {PACKAGE}.VALUE == 42\n"
+    )
+    return tests
+
+
+def test_pytest_reports_on_stdout_and_the_twin_rule_reads_it(
+    src_tests: Path, work: Path, engine: Tether
+) -> None:
+    context = real_context(PYTEST, work)
+    assert "ModuleNotFoundError" in context["stdout"]
+    assert "ModuleNotFoundError" not in context["stderr"]
+    assert "python-src-layout" not in rule_names(engine, context)
+    assert captures(engine, "python-src-layout-pytest", context) == {"module": PACKAGE}
+
+
+def test_pytest_recovers_with_src_on_the_path(src_tests: Path, work: Path, engine: Tether) -> None:
+    result, outcome = engine.run_command(PYTEST, cwd=work, stream=False)
+    assert result.exit_code == 0, result.stdout
+    assert outcome is not None and outcome.recovered
+    assert outcome.attempts[0].rule == "python-src-layout-pytest"
+    assert os.environ["PYTHONPATH"] == str(work / "src")
+
+
+def test_pythonpath_is_restored_when_src_did_not_fix_it(
+    src_tests: Path, work: Path, engine: Tether
+) -> None:
+    """``python -I`` ignores PYTHONPATH: the same error comes back and the change is undone."""
+    isolated = [PYTHON, "-I", *PYTEST[1:]]
+    result, outcome = engine.run_command(isolated, cwd=work, stream=False)
+    assert result.exit_code == 2
+    assert outcome is not None and not outcome.recovered
+    assert outcome.attempts[0].rule == "python-src-layout-pytest"
+    assert outcome.attempts[0].outcome != "action_error"
+    assert os.environ["PYTHONPATH"] == ""
+
+
+def test_a_src_directory_outside_the_job_is_refused(
+    work: Path, tmp_path: Path, engine: Tether
+) -> None:
+    outside = tmp_path / "elsewhere" / "src" / PACKAGE
+    outside.mkdir(parents=True)
+    (outside / "__init__.py").write_text("VALUE = 42\n")
+    (work / "src").symlink_to(outside.parent)
+    result, outcome = engine.run_command(IMPORT, cwd=work, stream=False)
+    assert result.exit_code == 1
+    assert outcome is not None and not outcome.recovered
+    assert "outside the job" in (outcome.attempts[0].error or "")
+    assert os.environ["PYTHONPATH"] == ""
