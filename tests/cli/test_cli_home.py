@@ -22,8 +22,9 @@ def tether(*args: str, cwd: Path, env_home: Path | None = None) -> subprocess.Co
     env = {k: v for k, v in os.environ.items() if k != "TETHER_HOME"}
     if env_home is not None:
         env["TETHER_HOME"] = str(env_home)
-    return subprocess.run([*TETHER, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [*TETHER, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -100,8 +101,13 @@ def test_init_writes_a_gitignore_that_keeps_records_out_of_git(tmp_path: Path) -
     for folder in ("traces", "state"):
         (home / folder).mkdir()
         (home / folder / "run.jsonl").write_text("records")
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     tracked = sorted(line[3:] for line in status.splitlines())
     assert tracked == [
         ".tether/.gitignore",
@@ -126,13 +132,20 @@ def test_init_keeps_an_existing_gitignore_and_notes_a_home_it_hides(tmp_path: Pa
 def test_read_only_commands_create_no_home(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    failing = subprocess.run(["sh", "-c", "./build.sh"], cwd=work, capture_output=True,
-                             text=True, check=False)  # fmt: skip
+    failing = subprocess.run(
+        ["sh", "-c", "./build.sh"], cwd=work, capture_output=True, text=True, check=False
+    )
     (tmp_path / "ctx.json").write_text(
         json.dumps({"stderr": failing.stderr, "exit_code": failing.returncode})
     )
-    for args in (["stats"], ["stats", "--json"], ["rules", "list"], ["rules", "lint"],
-                 ["rules", "show", "git-index-lock"], ["approvals"]):  # fmt: skip
+    for args in (
+        ["stats"],
+        ["stats", "--json"],
+        ["rules", "list"],
+        ["rules", "lint"],
+        ["rules", "show", "git-index-lock"],
+        ["approvals"],
+    ):
         proc = tether(*args, cwd=work)
         assert proc.returncode == 0, (args, proc.stderr)
         assert "no home here (run tether init)" in proc.stderr, args
@@ -162,7 +175,14 @@ def test_stats_json_has_stable_keys(tmp_path: Path) -> None:
     data = json.loads(tether("stats", "--json", cwd=tmp_path, env_home=home).stdout)
     assert data["home"] == str(home)
     (row,) = data["rules"]
-    assert set(row) == {"rule", "hits", "successes", "failures", "success_rate",
-                        "last_outcome", "last_used_utc"}  # fmt: skip
+    assert set(row) == {
+        "rule",
+        "hits",
+        "successes",
+        "failures",
+        "success_rate",
+        "last_outcome",
+        "last_used_utc",
+    }
     assert row["rule"] == "script-not-executable"
     assert (row["hits"], row["successes"], row["success_rate"]) == (1, 1, 1.0)

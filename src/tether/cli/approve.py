@@ -48,8 +48,10 @@ def _decide(token: str, approved: bool, note: str, home: Path | None) -> None:
     if store is None:
         from tether.config import resolve_home
 
-        raise ConfigError(f"no records at {resolve_home(home)} (no home here, or no run has "
-                          f"paused in it), so no token {token!r} to decide")  # fmt: skip
+        raise ConfigError(
+            f"no records at {resolve_home(home)} (no home here, or no run has "
+            f"paused in it), so no token {token!r} to decide"
+        )
     row = decide(store, token, approved, note=note)
     verb = "approved" if approved else "denied"
     typer.echo(f"tether: {token} {verb}; resume the run from {row['state_path']} to continue")

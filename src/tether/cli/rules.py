@@ -104,11 +104,23 @@ def list_rules(home: Path | None = HomeOption, as_json: bool = JsonOption) -> No
     with engine_for(home) as (engine, found):
         rules = list(engine.book)
     if as_json:
-        _echo_json({"home": str(found) if found else None, "rules": [
-            {"name": r.name, "description": r.description, "collection": r.collection,
-             "tags": list(r.tags), "source": _source(r),
-             "file": str(r.source) if r.source else None, "actions": [s.action for s in r.then]}
-            for r in rules]})  # fmt: skip
+        _echo_json(
+            {
+                "home": str(found) if found else None,
+                "rules": [
+                    {
+                        "name": r.name,
+                        "description": r.description,
+                        "collection": r.collection,
+                        "tags": list(r.tags),
+                        "source": _source(r),
+                        "file": str(r.source) if r.source else None,
+                        "actions": [s.action for s in r.then],
+                    }
+                    for r in rules
+                ],
+            }
+        )
         return
     from rich.table import Table
 
@@ -161,9 +173,14 @@ def lint_rules(home: Path | None = HomeOption, as_json: bool = JsonOption) -> No
     errors = [p for p in findings if p.severity == "error"]
     notes = [p for p in findings if p.severity != "error"]
     if as_json:
-        _echo_json({"home": str(found) if found else None, "rules_checked": len(book),
-                    "errors": [_load_dict(e) for e in load_errors] + [p.as_dict() for p in errors],
-                    "warnings": [p.as_dict() for p in notes]})  # fmt: skip
+        _echo_json(
+            {
+                "home": str(found) if found else None,
+                "rules_checked": len(book),
+                "errors": [_load_dict(e) for e in load_errors] + [p.as_dict() for p in errors],
+                "warnings": [p.as_dict() for p in notes],
+            }
+        )
     else:
         for text in [str(e) for e in load_errors] + [str(p) for p in errors]:
             typer.echo(f"error: {text}", err=True)
@@ -176,9 +193,13 @@ def lint_rules(home: Path | None = HomeOption, as_json: bool = JsonOption) -> No
 
 def _load_dict(error: Exception) -> dict[str, Any]:
     """A load error (rule file, action file, config.yaml) with the same keys as a finding."""
-    return {"severity": "error", "file": getattr(error, "file", None),
-            "rule": getattr(error, "rule", None), "field": getattr(error, "field", None),
-            "message": getattr(error, "problem", None) or str(error)}  # fmt: skip
+    return {
+        "severity": "error",
+        "file": getattr(error, "file", None),
+        "rule": getattr(error, "rule", None),
+        "field": getattr(error, "field", None),
+        "message": getattr(error, "problem", None) or str(error),
+    }
 
 
 def _shadowing(engine: Any, book: list[Any]) -> list[Any]:
@@ -199,8 +220,9 @@ def _shadowing(engine: Any, book: list[Any]) -> list[Any]:
                 overrides[spec.name] = inspect.getsourcefile(mine.fn)
             except TypeError:
                 overrides[spec.name] = None
-    users = {name: [r.name for r in book if any(s.action == name for s in r.then)]
-             for name in overrides}  # fmt: skip
+    users = {
+        name: [r.name for r in book if any(s.action == name for s in r.then)] for name in overrides
+    }
     return shadowing(overrides, users)
 
 
@@ -225,8 +247,14 @@ def test_rules(
         report = _explain(engine, context, near=near)
     fired = report["fired"]
     if as_json:
-        _echo_json({"home": str(found) if found else None, "context_file": str(context_file),
-                    "fires": bool(fired), **report})  # fmt: skip
+        _echo_json(
+            {
+                "home": str(found) if found else None,
+                "context_file": str(context_file),
+                "fires": bool(fired),
+                **report,
+            }
+        )
     else:
         _print_report(report)
     raise typer.Exit(0 if fired else 1)
@@ -252,8 +280,13 @@ def _fact(fact: Any, prepared: Any) -> dict[str, Any]:
 
     got = match_fact(fact, prepared.get(fact.fact))
     value = fact.equals if fact.equals is not None else fact.contains or fact.regex or ""
-    return {"fact": fact.fact, "matcher": fact.matcher, "value": value,
-            "holds": got is not None, "captures": dict(got or {})}  # fmt: skip
+    return {
+        "fact": fact.fact,
+        "matcher": fact.matcher,
+        "value": value,
+        "holds": got is not None,
+        "captures": dict(got or {}),
+    }
 
 
 def _steps(engine: Any, rule: Any, captures: dict[str, str], context: dict[str, Any]) -> list[Any]:
@@ -266,8 +299,9 @@ def _steps(engine: Any, rule: Any, captures: dict[str, str], context: dict[str, 
         params: dict[str, Any] = dict(step.params)
         error = None
         try:
-            params = render_params(step.params, captures, context, action=step.action,
-                                   rule=rule.name, step=number)  # fmt: skip
+            params = render_params(
+                step.params, captures, context, action=step.action, rule=rule.name, step=number
+            )
             spec = engine.actions.get(step.action)
             if spec is None:
                 error = f"no action named {step.action!r}"
@@ -290,18 +324,28 @@ def _explain(engine: Any, context: dict[str, Any], *, near: int) -> dict[str, An
     prepared = prepare(context)
     fired = []
     for rank, m in enumerate(engine.resolver.resolve(context, collection=None), 1):
-        fired.append({"rank": rank, "rule": m.rule.name,
-                      "file": str(m.rule.source) if m.rule.source else None,
-                      "captures": dict(m.captures),
-                      "facts": [_fact(f, prepared) for f in m.rule.when],
-                      "steps": _steps(engine, m.rule, dict(m.captures), context)})  # fmt: skip
+        fired.append(
+            {
+                "rank": rank,
+                "rule": m.rule.name,
+                "file": str(m.rule.source) if m.rule.source else None,
+                "captures": dict(m.captures),
+                "facts": [_fact(f, prepared) for f in m.rule.when],
+                "steps": _steps(engine, m.rule, dict(m.captures), context),
+            }
+        )
     misses = []
     for miss in engine.near_misses(context, k=near) if near else []:
         facts = [_fact(f, prepared) for f in miss.rule.when]
-        misses.append({"rule": miss.rule.name,
-                       "file": str(miss.rule.source) if miss.rule.source else None,
-                       "similarity": round(float(miss.score), 3), "facts": facts,
-                       "failed": [i for i, f in enumerate(facts) if not f["holds"]]})  # fmt: skip
+        misses.append(
+            {
+                "rule": miss.rule.name,
+                "file": str(miss.rule.source) if miss.rule.source else None,
+                "similarity": round(float(miss.score), 3),
+                "facts": facts,
+                "failed": [i for i, f in enumerate(facts) if not f["holds"]],
+            }
+        )
     return {"fired": fired, "near_misses": misses}
 
 
@@ -323,8 +367,10 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print("no rule fires for this context")
     for f in report["fired"]:
         caps = ", ".join(f"{k}={v!r}" for k, v in f["captures"].items()) or "no captures"
-        console.print(f"{f['rank']}. [bold]{escape(f['rule'])}[/] fires ({escape(caps)}): "
-                      f"all {len(f['facts'])} of its facts hold")  # fmt: skip
+        console.print(
+            f"{f['rank']}. [bold]{escape(f['rule'])}[/] fires ({escape(caps)}): "
+            f"all {len(f['facts'])} of its facts hold"
+        )
         for fact in f["facts"]:
             console.print(_fact_line(fact))
         for step in f["steps"]:
@@ -334,7 +380,9 @@ def _print_report(report: dict[str, Any]) -> None:
                 console.print(f"       [red]✗ a run would refuse it:[/] {escape(step['error'])}")
     for miss in report["near_misses"]:
         failed = len(miss["failed"])
-        console.print(f"near miss: [bold]{escape(miss['rule'])}[/] (similarity "
-                      f"{miss['similarity']:.2f}; {failed} of {len(miss['facts'])} facts fail)")  # fmt: skip
+        console.print(
+            f"near miss: [bold]{escape(miss['rule'])}[/] (similarity "
+            f"{miss['similarity']:.2f}; {failed} of {len(miss['facts'])} facts fail)"
+        )
         for fact in miss["facts"]:
             console.print(_fact_line(fact))

@@ -91,10 +91,18 @@ def stats(
         finally:
             engine.close()
     if as_json:
-        data = [{"rule": r.rule, "hits": r.hits, "successes": r.successes, "failures": r.failures,
-                 "success_rate": round(r.successes / r.hits, 4) if r.hits else None,
-                 "last_outcome": r.last_outcome, "last_used_utc": r.last_used_utc}
-                for r in rows]  # fmt: skip
+        data = [
+            {
+                "rule": r.rule,
+                "hits": r.hits,
+                "successes": r.successes,
+                "failures": r.failures,
+                "success_rate": round(r.successes / r.hits, 4) if r.hits else None,
+                "last_outcome": r.last_outcome,
+                "last_used_utc": r.last_used_utc,
+            }
+            for r in rows
+        ]
         typer.echo(json.dumps({"home": str(found) if found else None, "rules": data}, indent=2))
         return
     if found is None:
@@ -111,8 +119,14 @@ def stats(
     )
     for r in rows:
         rate = f"{100 * r.successes / r.hits:.0f}%" if r.hits else "-"
-        table.add_row(r.rule, str(r.hits), str(r.successes), str(r.failures), rate,
-                      (r.last_used_utc or "-")[:19])  # fmt: skip
+        table.add_row(
+            r.rule,
+            str(r.hits),
+            str(r.successes),
+            str(r.failures),
+            rate,
+            (r.last_used_utc or "-")[:19],
+        )
     console().print(table)
 
 
@@ -156,8 +170,9 @@ def init(
         raise ConfigError(f"cannot create the home at {where}: {exc.strerror}") from None
     typer.echo(f"tether home ready at {where}")
     if above is not None:
-        typer.echo(f"tether: note: below {where.parent} this home is used instead of {above}",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"tether: note: below {where.parent} this home is used instead of {above}", err=True
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -34,10 +34,18 @@ __all__ = [
 
 CONTEXT_KEYS = frozenset(
     {
-        "command", "exit_code", "stdout", "stderr", "cwd", "error", "error_type",
-        "traceback", "function", "argv",
+        "command",
+        "exit_code",
+        "stdout",
+        "stderr",
+        "cwd",
+        "error",
+        "error_type",
+        "traceback",
+        "function",
+        "argv",
     }
-)  # fmt: skip
+)
 """Keys tether itself puts in a failure's context (commands and marked functions)."""
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -104,8 +112,13 @@ class LintProblem:
 
     def as_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready keys: ``severity, file, rule, field, message``."""
-        return {"severity": self.severity, "file": self.file, "rule": self.rule,
-                "field": self.field, "message": self.message}  # fmt: skip
+        return {
+            "severity": self.severity,
+            "file": self.file,
+            "rule": self.rule,
+            "field": self.field,
+            "message": self.message,
+        }
 
 
 def lint(
@@ -144,9 +157,12 @@ def lint(
         if not any(f.equals is not None or f.contains is not None for f in rule.when) and not any(
             required_literals(f.regex or "")[0] for f in rule.when
         ):
-            problem("when", "no fact gives the prefilter a literal (3+ fixed characters) or an "
-                    "equals value, so this rule is checked in full against every failure",
-                    "warning")  # fmt: skip
+            problem(
+                "when",
+                "no fact gives the prefilter a literal (3+ fixed characters) or an "
+                "equals value, so this rule is checked in full against every failure",
+                "warning",
+            )
         captures: set[str] = set()
         samples: dict[str, str] = {}
         for i, fact in enumerate(rule.when):
@@ -156,8 +172,10 @@ def lint(
             for j, example in enumerate(fact.examples):
                 got = match_fact(fact, clip(example))
                 if got is None:
-                    problem(f"when[{i}].examples[{j}]",
-                            f"example does not satisfy this fact's {fact.matcher} matcher")  # fmt: skip
+                    problem(
+                        f"when[{i}].examples[{j}]",
+                        f"example does not satisfy this fact's {fact.matcher} matcher",
+                    )
                 else:
                     for name, value in got.items():
                         samples.setdefault(name, value)
@@ -165,10 +183,12 @@ def lint(
             for param, value in step.params.items():
                 for name in placeholders(value):
                     if name not in captures and name not in CONTEXT_KEYS:
-                        problem(f"then[{i}].params.{param}",
-                                f"placeholder {{{name}}} is no capture of this rule and no built-in "
-                                "context key; it must come from context_from or --context",
-                                "warning")  # fmt: skip
+                        problem(
+                            f"then[{i}].params.{param}",
+                            f"placeholder {{{name}}} is no capture of this rule and no built-in "
+                            "context key; it must come from context_from or --context",
+                            "warning",
+                        )
             if actions is None:
                 continue
             if isinstance(actions, Collection):
@@ -200,22 +220,31 @@ def _param_problems(
     for name in placeholders(list(step.params.values())):
         context.setdefault(name, _SAMPLE)  # from context_from or --context: warned about above
     try:
-        params = render(step.params, caps, context, action=step.action, rule=rule.name,
-                        step=index + 1)  # fmt: skip
+        params = render(
+            step.params, caps, context, action=step.action, rule=rule.name, step=index + 1
+        )
     except Exception as exc:  # the filling itself refuses (a malformed value)
         return [(f"then[{index}].params", str(getattr(exc, "problem", exc)))]
     for name in spec.parameters():  # as the run does: unset params come from captures/context
         if name not in params and (name in caps or name in CONTEXT_KEYS):
             params[name] = caps.get(name, context.get(name))
     found: list[tuple[str, str]] = []
+    reported: set[str] = set()
     for _ in range(len(params) + len(spec.parameters()) + 1):
         try:
             spec.check(params, rule=rule.name, step=index + 1)
             break
         except Exception as exc:
             param = getattr(exc, "param", None)
-            found.append((f"then[{index}].params" + (f".{param}" if param else ""),
-                          str(getattr(exc, "problem", exc))))  # fmt: skip
+            if param in reported:
+                break  # missing now because lint took out its ill-typed value: said already
+            reported.add(str(param))
+            found.append(
+                (
+                    f"then[{index}].params" + (f".{param}" if param else ""),
+                    str(getattr(exc, "problem", exc)),
+                )
+            )
             if param is None or param not in params:
                 break  # a missing param (or a problem with no param): the first one is enough
             del params[param]  # unknown or ill-typed: look for more without it
@@ -236,9 +265,17 @@ def shadowing(
     for name, file in sorted(overrides.items()):
         called = (users or {}).get(name) or []
         by = f"; rules calling it now run this one: {', '.join(called)}" if called else ""
-        out.append(LintProblem(None, name, "shadows the starter action of the same name" + by
-                               + " (rename it unless replacing it is the point)", "warning",
-                               file))  # fmt: skip
+        out.append(
+            LintProblem(
+                None,
+                name,
+                "shadows the starter action of the same name"
+                + by
+                + " (rename it unless replacing it is the point)",
+                "warning",
+                file,
+            )
+        )
     return out
 
 
@@ -358,8 +395,13 @@ def _required(item: Any) -> bool:
 
 
 def _greedy_message(name: str, reach: str) -> str:
-    where = ("to the end of the text (every line after the match)" if reach == "end"
-             else "across lines, to the last place the rest of the pattern matches")  # fmt: skip
-    return (f"capture {{{name}}} ends in a greedy repeat that, under dot-matches-newline, runs "
-            f"{where}; bound it: [^\\n]* for the rest of the line, \\S+ for one word, "
-            "or a class without the delimiter (e.g. [^']*)")  # fmt: skip
+    where = (
+        "to the end of the text (every line after the match)"
+        if reach == "end"
+        else "across lines, to the last place the rest of the pattern matches"
+    )
+    return (
+        f"capture {{{name}}} ends in a greedy repeat that, under dot-matches-newline, runs "
+        f"{where}; bound it: [^\\n]* for the rest of the line, \\S+ for one word, "
+        "or a class without the delimiter (e.g. [^']*)"
+    )
