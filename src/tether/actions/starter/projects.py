@@ -80,9 +80,18 @@ def _bin_owner(ctx: FixContext, binary: str, declared: set[str]) -> str | None:
             packages = json.loads(path.read_text(encoding="utf-8")).get("packages", {})
         except (ValueError, UnicodeDecodeError, AttributeError):
             continue
-        for key, info in packages.items() if isinstance(packages, dict) else ():
-            name = str(key).rpartition("node_modules/")[2]
-            if isinstance(info, dict) and binary in (info.get("bin") or {}) and name in declared:
+        entries = packages if isinstance(packages, dict) else {}
+        # a file: dependency is a link node_modules/x -> vendor/x, and vendor/x holds its bin map
+        linked = {
+            str(info.get("resolved")): str(key).rpartition("node_modules/")[2]
+            for key, info in entries.items()
+            if isinstance(info, dict) and info.get("link")
+        }
+        for key, info in entries.items():
+            if not isinstance(info, dict):
+                continue
+            name = str(info.get("name") or linked.get(key) or key.rpartition("node_modules/")[2])
+            if binary in (info.get("bin") or {}) and name in declared:
                 return name
     return None
 
@@ -252,7 +261,7 @@ def _site_packages(venv: Path) -> list[Path]:
 def _installed(venv: Path, dist: str) -> bool:
     for site in _site_packages(venv):
         for info in site.glob("*.dist-info"):
-            if _canonical(info.name.rsplit("-", 1)[0]) == dist:
+            if _canonical(info.name.removesuffix(".dist-info").rsplit("-", 1)[0]) == dist:
                 return True
     return False
 
