@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tests.helpers import write_action, write_rule
 from tether.cli.display import Display
 from tether.engine import Tether
-from tests.helpers import write_action, write_rule
 
 TETHER = [sys.executable, "-m", "tether"]
 
@@ -105,8 +105,15 @@ def test_retries_are_visible_through_the_real_cli(tmp_path: Path, home: Path) ->
     write_action(home, "service", ACTIONS)
     (tmp_path / "flaky.py").write_text(FLAKY)
     env = {**os.environ, "TETHER_HOME": str(home)}
-    proc = subprocess.run([*TETHER, "run", "--", sys.executable, "flaky.py", "2"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, check=False, timeout=120)
+    proc = subprocess.run(
+        [*TETHER, "run", "--", sys.executable, "flaky.py", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "busy-service: retry 1/2 in 0.0 s" in proc.stderr
     assert "busy-service: retry 2/2 in 0.0 s" in proc.stderr
@@ -135,8 +142,9 @@ def test_no_spinner_for_a_fast_fix_or_off_a_terminal(tmp_path: Path, home: Path)
     write_action(home, "service", ACTIONS)
     argv = [sys.executable, "-c", NEEDS_FIX]
     terminal = io.StringIO()
-    display = Display(False, console=Console(file=terminal, force_terminal=True, width=100),
-                      spinner_after_s=5.0)
+    display = Display(
+        False, console=Console(file=terminal, force_terminal=True, width=100), spinner_after_s=5.0
+    )
     recover(home, tmp_path, argv, display)
     assert "applying rule" not in ANSI.sub("", terminal.getvalue())
     assert "trying rule slow-fix" in ANSI.sub("", terminal.getvalue())
