@@ -15,8 +15,9 @@ TETHER = [sys.executable, "-m", "tether"]
 
 def tether(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TETHER_HOME": str(home)}
-    return subprocess.run([*TETHER, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [*TETHER, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 def copy_demo(tmp_path: Path) -> Path:
@@ -50,8 +51,15 @@ def test_run_recovers_the_example_build_through_three_levels(tmp_path: Path, hom
 
 
 def test_unrecoverable_exit_code_passes_through_unchanged(tmp_path: Path, home: Path) -> None:
-    proc = tether("run", "--", sys.executable, "-c", "import sys; print('bad thing'); sys.exit(37)",
-                  cwd=tmp_path, home=home)  # fmt: skip
+    proc = tether(
+        "run",
+        "--",
+        sys.executable,
+        "-c",
+        "import sys; print('bad thing'); sys.exit(37)",
+        cwd=tmp_path,
+        home=home,
+    )
     assert proc.returncode == 37
     assert "bad thing" in proc.stdout
     assert "gave up: no rule matches this failure" in proc.stderr
@@ -67,9 +75,13 @@ def test_missing_command_is_127_and_quiet_prints_nothing_of_ours(
 
 
 def test_context_pairs_and_profile_select_rules(tmp_path: Path, home: Path) -> None:
-    write_rule(home, "by-env", "name: by-env\nwhen:\n  - {fact: env, equals: prod}\n"
-               "  - {fact: stderr, contains: 'needs marker'}\n"
-               "then: [{action: touch_marker, params: {name: 'marker-{env}'}}]\n")  # fmt: skip
+    write_rule(
+        home,
+        "by-env",
+        "name: by-env\nwhen:\n  - {fact: env, equals: prod}\n"
+        "  - {fact: stderr, contains: 'needs marker'}\n"
+        "then: [{action: touch_marker, params: {name: 'marker-{env}'}}]\n",
+    )
     (home / "actions").mkdir()
     (home / "actions" / "touch.py").write_text(
         "from pathlib import Path\nfrom tether import action\n\n"
@@ -78,8 +90,11 @@ def test_context_pairs_and_profile_select_rules(tmp_path: Path, home: Path) -> N
     (home / "config.yaml").write_text(
         "engine: {starter_rules: false}\nprofiles:\n  ci: {rules: [by-env], max_retries: 1}\n"
     )
-    job = [sys.executable, "-c",
-           "import os,sys; os.path.exists('marker-prod') or sys.exit('needs marker')"]  # fmt: skip
+    job = [
+        sys.executable,
+        "-c",
+        "import os,sys; os.path.exists('marker-prod') or sys.exit('needs marker')",
+    ]
     assert tether("run", "--", *job, cwd=tmp_path, home=home).returncode == 1
     proc = tether("run", "-p", "ci", "-C", "env=prod", "--", *job, cwd=tmp_path, home=home)
     assert proc.returncode == 0, proc.stderr
@@ -88,16 +103,32 @@ def test_context_pairs_and_profile_select_rules(tmp_path: Path, home: Path) -> N
     assert bad.returncode == 4 and "no profile named 'nope' (profiles: ci)" in bad.stderr
 
 
-def test_bad_config_is_a_clear_error_naming_the_field(tmp_path: Path, home: Path) -> None:
+def test_bad_config_warns_and_keeps_the_job_green_unless_strict(tmp_path: Path, home: Path) -> None:
     (home / "config.yaml").write_text("engine:\n  max_retires: 2\n")
-    proc = tether("run", "--", "true", cwd=tmp_path, home=home)
-    assert proc.returncode == 4
-    assert "config.yaml" in proc.stderr and "engine.max_retires" in proc.stderr
+    passing = tether("run", "--", "true", cwd=tmp_path, home=home)
+    assert passing.returncode == 0, passing.stderr
+    work = copy_demo(tmp_path)  # a failing job: recovered with the default settings, warned
+    proc = tether("run", "--", "./build.sh", cwd=work, home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "config.yaml: field 'engine.max_retires': unknown setting; using the default" in proc.stderr
+    )
+    strict = tether("run", "--strict", "--", "true", cwd=tmp_path, home=home)
+    assert strict.returncode == 4
+    assert "config.yaml" in strict.stderr and "engine.max_retires" in strict.stderr
+    lint = tether("rules", "lint", cwd=tmp_path, home=home)
+    assert lint.returncode == 1 and "engine.max_retires" in lint.stderr
+    listing = tether("rules", "list", cwd=tmp_path, home=home)
+    assert listing.returncode == 0 and "engine.max_retires" in listing.stderr
 
 
 def test_rules_lint_test_show_list(tmp_path: Path, home: Path) -> None:
-    write_rule(home, "ok", "name: ok\nwhen:\n  - fact: stderr\n    regex: 'E(?P<n>\\d+)'\n"
-               "    examples: ['E42 failed', 'no digits here']\nthen: [{action: missing_action, params: {x: '{y}'}}]\n")  # fmt: skip
+    write_rule(
+        home,
+        "ok",
+        "name: ok\nwhen:\n  - fact: stderr\n    regex: 'E(?P<n>\\d+)'\n"
+        "    examples: ['E42 failed', 'no digits here']\nthen: [{action: missing_action, params: {x: '{y}'}}]\n",
+    )
     write_rule(
         home, "bad", "name: bad\nwhen: [{fact: stderr, regex: '(?<=x)y'}]\nthen: [{action: a}]\n"
     )
