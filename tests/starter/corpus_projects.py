@@ -21,10 +21,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.starter.corpus import Case, Expect
+from tether import Tether
+from tether.rules.starter import load_starter
 
 PYTHON = sys.executable
 
 CASES: list[Case] = []
+
+
+def engine_with_packs(home: Path, packs: tuple[str, ...], sleep: list[float]) -> Tether:
+    """An engine over the starter pack plus ``packs``, enabled through ``config.yaml``.
+
+    Until the engine reads ``engine.packs``, the packs' rules are added to its book here.
+    """
+    if packs:
+        (home / "config.yaml").write_text(f"engine:\n  packs: [{', '.join(packs)}]\n")
+    engine = Tether(home=home, sleep=sleep.append)
+    for rule in load_starter(packs):
+        if rule.name not in engine.book:
+            engine.book.add(rule)
+    return engine
 
 
 def case(

@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.starter.corpus import Case
-from tests.starter.corpus_projects import CASES
-from tether import Tether
-from tether.rules.starter import load_starter
+from tests.starter.corpus_projects import CASES, engine_with_packs
 
 
 def snapshot(root: Path, home: Path) -> dict[str, tuple[int, bytes]]:
@@ -30,20 +28,6 @@ def snapshot(root: Path, home: Path) -> dict[str, tuple[int, bytes]]:
         data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
         out[str(rel)] = (path.lstat().st_mode, data)
     return out
-
-
-def engine_with_packs(home: Path, packs: tuple[str, ...], sleep: list[float]) -> Tether:
-    """An engine over the starter pack plus ``packs``, enabled through ``config.yaml``.
-
-    Until the engine reads ``engine.packs``, the packs' rules are added to its book here.
-    """
-    if packs:
-        (home / "config.yaml").write_text(f"engine:\n  packs: [{', '.join(packs)}]\n")
-    engine = Tether(home=home, sleep=sleep.append)
-    for rule in load_starter(packs):
-        if rule.name not in engine.book:
-            engine.book.add(rule)
-    return engine
 
 
 @pytest.fixture(autouse=True)
