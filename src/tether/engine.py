@@ -64,9 +64,14 @@ ENVIRONMENT_TAG = "changes-environment"
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """The home directory: ``home``, else ``$TETHER_HOME``, else ``./.tether`` (made absolute)."""
-    chosen = home if home is not None else os.environ.get("TETHER_HOME") or ".tether"
-    return Path(chosen).expanduser().absolute()
+    """The home directory: ``home``, else ``$TETHER_HOME``, else the nearest ``.tether/`` walking
+    up from the working directory (as git and ruff find theirs), else ``./.tether``; absolute.
+
+    The rule lives in :func:`tether.config.resolve_home`; this is its public name.
+    """
+    from tether.config import resolve_home as resolve
+
+    return resolve(home)
 
 
 class Tether:
