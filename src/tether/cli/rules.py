@@ -59,6 +59,14 @@ def engine_for(
     directory that is removed afterwards: nothing is created where the user is.
     A broken ``config.yaml`` is warned about and the defaults used, unless
     ``strict_config``.
+
+    Args:
+        home: ``--home`` (``None``: ``$TETHER_HOME``, else the walk up from the cwd).
+        strict_config: raise :class:`~tether.errors.ConfigError` for a broken config.yaml
+            when the engine first reads it.
+
+    Yields:
+        ``(engine, home)``; the engine is closed on exit.
     """
     import tempfile
 
