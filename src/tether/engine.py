@@ -662,7 +662,7 @@ class Tether:
         from tether.store.observations import append_observation
 
         kept = {k: (v[-16384:] if isinstance(v, str) else v) for k, v in context.items()}
-        record = {"time_utc": datetime.now(UTC).isoformat(), "rule": None,
+        record = {"time_utc": datetime.now(UTC).isoformat(), "kind": "unmatched", "rule": None,
                   "outcome": "unmatched", "reason": reason, "context": kept}  # fmt: skip
         try:
             append_observation(self.home / "observations.jsonl", record)

@@ -31,7 +31,9 @@ def explore(
     engine = Tether(home=home, llm=ScriptedModel(script))
     result, _ = engine.run_command(config_job(work), cwd=work, stream=False,
                                    settings=engine.settings(explore=True))  # fmt: skip
-    record = read_observations(home / "observations.jsonl")[-1]
+    record = [
+        r for r in read_observations(home / "observations.jsonl") if r.get("kind") == "exploration"
+    ][-1]
     trace = "\n".join(p.read_text() for p in sorted((home / "traces").glob("explore-*.jsonl")))
     return result, record, trace
 
