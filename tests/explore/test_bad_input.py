@@ -32,7 +32,7 @@ def explore(
     result, _ = engine.run_command(config_job(work), cwd=work, stream=False,
                                    settings=engine.settings(explore=True))  # fmt: skip
     record = [
-        r for r in read_observations(home / "observations.jsonl") if r.get("kind") == "exploration"
+        r for r in read_observations(home / "observations.jsonl") if r.get("kind") != "unmatched"
     ][-1]
     trace = "\n".join(p.read_text() for p in sorted((home / "traces").glob("explore-*.jsonl")))
     return result, record, trace
