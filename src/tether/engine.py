@@ -67,9 +67,9 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     """The home directory: ``home``, else ``$TETHER_HOME``, else the nearest ``.tether/`` walking
     up from the working directory (as git and ruff find theirs), else ``./.tether``; absolute.
 
-    The rule lives in :func:`tether.config.resolve_home`; this is its public name.
+    The rule lives in :func:`tether.home.resolve_home`; this is its public name.
     """
-    from tether.config import resolve_home as resolve
+    from tether.home import resolve_home as resolve
 
     return resolve(home)
 
@@ -220,6 +220,8 @@ class Tether:
         return book
 
     def _cache(self) -> SQLiteStore | None:
+        if not self.home.is_dir():  # reading rules never creates a home
+            return None
         try:
             store = self.store
             store._connect()

@@ -265,7 +265,7 @@ class HeadlessApproval:
     Args:
         ttl_s: seconds a token stays valid.
         store: the SQLite file recording pending approvals (default
-            ``$TETHER_HOME/tether.db``, else ``./.tether/tether.db``), read by ``tether approve``.
+            the home :func:`tether.home.resolve_home` finds, ``tether.db``), read by ``tether approve``.
         clock: Unix seconds (injectable).
     """
 
@@ -287,9 +287,9 @@ class HeadlessApproval:
         """The SQLite file pending approvals are recorded in."""
         if self.store is not None:
             return self.store
-        return (
-            Path(os.environ.get("TETHER_HOME") or ".tether").expanduser().absolute() / "tether.db"
-        )
+        from tether.home import resolve_home
+
+        return resolve_home() / "tether.db"
 
     def issue(self, state_path: str, requests: list[ApprovalRequest]) -> dict[str, Any]:
         """A new token for ``requests``, recorded in the store; returns the pending record."""
