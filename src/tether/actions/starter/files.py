@@ -8,8 +8,7 @@ bit. Every change goes through the :class:`~tether.actions.fix.FixContext`
 where the failing step ran, refused (:class:`~tether.actions.fix.OutsideWorkspace`)
 when they leave it, symlinks followed, and a fix that did not fix is rolled
 back. The two git actions of rules tagged ``changes-environment`` (off unless
-allowed) and ``add_src_to_pythonpath`` change configuration or the
-environment, not the tree.
+allowed) change configuration, not the tree.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 from tether.actions.fix import FixContext, OutsideWorkspace
@@ -25,7 +23,6 @@ from tether.actions.registry import action
 
 __all__ = [
     "TEMPLATE_SUFFIXES",
-    "add_src_to_pythonpath",
     "copy_config_template",
     "create_parent_directory",
     "git_safe_directory",
@@ -238,25 +235,6 @@ def remove_stale_pidfile(path: str, ctx: FixContext) -> str:
         raise RuntimeError(f"process {pid} from {path} is running; the file is not stale")
     ctx.remove(target)
     return f"removed {ctx.relative(target)} of dead process {pid}"
-
-
-@action("add_src_to_pythonpath")
-def add_src_to_pythonpath(module: str) -> str:
-    """Make a package in ``./src`` importable: prepend ``src`` to ``PYTHONPATH`` for the re-run.
-
-    Changes this process's environment (inherited by re-runs) and ``sys.path``;
-    nothing on disk.
-    """
-    src = Path.cwd() / "src"
-    if not ((src / module).is_dir() or (src / f"{module}.py").is_file()):
-        raise ModuleNotFoundError(f"no {module} package or module in {src}")
-    entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(src) in entries:
-        raise RuntimeError(f"{src} is already on PYTHONPATH; the import fails for another reason")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(src), *entries])
-    if str(src) not in sys.path:
-        sys.path.insert(0, str(src))
-    return f"PYTHONPATH={src}"
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str]:

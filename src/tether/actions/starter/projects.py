@@ -358,6 +358,7 @@ def _remove_all(paths: list[Path]) -> None:
 # -- Python: src layout -------------------------------------------------------------------------
 
 
+@action("add_src_to_pythonpath")  # the name rules used before 0.2; kept as an alias for a release
 @action("put_src_on_pythonpath")
 def put_src_on_pythonpath(ctx: FixContext, module: str) -> str:
     """Make a package in ``<job>/src`` importable: prepend ``src`` to ``PYTHONPATH`` for the re-runs.
