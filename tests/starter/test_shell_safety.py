@@ -146,4 +146,5 @@ def test_a_merge_conflict_is_named_by_tether_run_and_the_exit_code_kept(
         " ".join(done.stderr.split())
     )
     assert "SyntaxError" in done.stderr  # the command's own error is shown, unchanged
+    assert "needs you:" in done.stderr and "gave up" not in done.stderr
     assert (work / "app.py").read_bytes() == before

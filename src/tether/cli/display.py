@@ -127,6 +127,9 @@ class Display:
         elif event.kind == "gave_up":
             self._stop_spinner()
             self.say(f"[bold red]tether ✗ gave up:[/] {d['reason']}")
+        elif event.kind == "needs_you":
+            self._stop_spinner()
+            self.say(f"[bold yellow]tether ▸ needs you:[/] {d['reason']}")
 
     def _spin(self, label: str) -> None:
         """Show a spinner with ``label`` and the elapsed time if still running after the delay."""

@@ -49,6 +49,7 @@ from tether.rules.match import match_rule, prepare
 from tether.rules.model import RetryPolicy, Rule
 
 __all__ = [
+    "RECOGNISE_ONLY_TAG",
     "ApplyRule",
     "Attempt",
     "Explore",
@@ -66,6 +67,12 @@ __all__ = [
     "run_async",
     "run_sync",
 ]
+
+
+RECOGNISE_ONLY_TAG = "recognise-only"
+"""A rule with this tag recognises a failure tether must not fix (merge-conflict markers):
+its action checks the failure and raises with what the user should do; recovery stops there
+and reports it (event ``needs_you``) instead of trying other rules."""
 
 
 @dataclass
@@ -318,9 +325,9 @@ def recovery(
     state = dict(settings.state)
     number = 0
 
-    def stop(reason: str) -> Outcome:
+    def stop(reason: str, kind: str = "gave_up") -> Outcome:
         surfaced = first if level == 1 else failure
-        services.emit(RecoveryEvent("gave_up", {"reason": reason, "attempts": len(attempts)}))
+        services.emit(RecoveryEvent(kind, {"reason": reason, "attempts": len(attempts)}))
         return Outcome(False, failure=surfaced, attempts=attempts, reason=reason, levels=level)
 
     lookahead: tuple[str, list[Match]] | None = None
@@ -465,6 +472,13 @@ def recovery(
             tried = []
             explorations, rejections = 0, []
             continue
+        if RECOGNISE_ONLY_TAG in rule.tags and outcome == "action_error":
+            # the rule recognised a failure only a person can fix: say what to do, stop
+            _call_teardown(settings, state, number, False)
+            services.record(rule, attempt, observation)
+            steps = run.steps
+            message = (steps[-1].error if steps and steps[-1].error else error) or rule.name
+            return stop(message, kind="needs_you")
         services.emit(RecoveryEvent("rule_failed", {"rule": rule.name, "outcome": outcome,
                                                     "error": error}))  # fmt: skip
         # look ahead, so the last attempt's teardown can be told why recovery ends
