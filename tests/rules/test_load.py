@@ -227,10 +227,10 @@ def test_warm_load_brings_regex_analyses_from_the_cache(home: Path) -> None:
     # an entry cached without analyses (an older tether) is upgraded on the next warm load
     store = Tether(home=home, starter_rules=False).store
     mtime_ns, size, data = store.get_many([str(path)])[str(path)]
-    del data[0]["__analysis__"]
+    del data[1]["__analysis__"]
     store.put_many([(str(path), mtime_ns, size, data)])
     Tether(home=home, starter_rules=False).load()
-    assert "__analysis__" in store.get_many([str(path)])[str(path)][2][0]
+    assert "__analysis__" in store.get_many([str(path)])[str(path)][2][1]
 
 
 def test_the_cache_key_is_not_a_rule_field() -> None:

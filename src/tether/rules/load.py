@@ -5,16 +5,28 @@ Every error names the file, the rule (when its name could be read) and the
 field, e.g. ``rules/pip.rule.yaml: rule 'pip-conflict': field 'when[1].regex':
 pattern does not compile under RE2 (...)``.
 
-Loading a directory of 10k rule files is dominated by YAML parsing, so
-:func:`load_dir` takes an optional :class:`RuleCache`: files whose size and
-modification time are unchanged since the last load are rebuilt from the
-cached, already-parsed data instead of being parsed again.
+Loading a directory of 10k rule files is dominated by YAML parsing, RE2
+compilation and validation, so :func:`load_dir` takes an optional
+:class:`RuleCache`. A file parsed once is cached as its rules' dumps (and the
+prefilter's analyses of their regexes), keyed by the file's modification and
+change times (ns), size and inode, the hash of its bytes, and tether's
+version (:data:`CACHE_SCHEMA`). On the next load an unchanged file is rebuilt
+from that data without YAML, validation or RE2 (``rule_from_dump``).
+
+A file whose times are too close to the moment it was cached (within
+:data:`RACY_WINDOW_NS`, as git's "racily clean" index entries) might have been
+rewritten within one tick of the file system's clock, keeping its times and
+size: such a file is read and its hash compared, so a rewrite within the same
+second is always seen. Rows of files no longer in the directory are pruned.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import hashlib
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,24 +34,53 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from tether import __version__
 from tether.errors import RuleError
 from tether.rules.match import ANALYSIS_VERSION, PatternInfo, analyze, remember_analysis
-from tether.rules.model import Rule
+from tether.rules.model import Rule, rule_from_dump
 
-__all__ = ["RULE_SUFFIX", "LoadResult", "RuleCache", "load_dir", "load_file", "load_text"]
+__all__ = [
+    "CACHE_SCHEMA",
+    "RACY_WINDOW_NS",
+    "RULE_SUFFIX",
+    "LoadResult",
+    "RuleCache",
+    "load_dir",
+    "load_file",
+    "load_text",
+]
 
 RULE_SUFFIX = ".rule.yaml"
 
+CACHE_SCHEMA = f"rules/3 tether/{__version__} analysis/{ANALYSIS_VERSION}"
+"""What a cached row must carry to be used: the row layout (bump ``rules/N`` when it or the
+dump changes), tether's version and the regex analysis's (pydantic's is added on first use)."""
+
+RACY_WINDOW_NS = 3_000_000_000
+"""A cached file whose modification or change time is less than this (3 s) before the moment
+its row was written is checked by content hash, not by times and size alone: the file system's
+clock ticks coarsely (up to 2 s on FAT), so a rewrite then could keep all of them."""
+
 
 class RuleCache(Protocol):
-    """Parsed rule data keyed by file path, size and modification time (ns)."""
+    """Parsed rule files, one row per file path.
+
+    A row is ``(path, mtime_ns, size_bytes, data)``; ``data`` is a JSON-able
+    list that only :func:`load_dir` reads and writes (a header, then the dumps
+    of the file's rules). The SQLite store implements it.
+    """
 
     def get_many(self, paths: Iterable[str]) -> dict[str, tuple[int, int, list[dict[str, Any]]]]:
-        """``{path: (mtime_ns, size, data)}`` for the paths the cache holds."""
+        """``{path: (mtime_ns, size_bytes, data)}`` for those of ``paths`` the cache holds."""
         ...
 
     def put_many(self, rows: Iterable[tuple[str, int, int, list[dict[str, Any]]]]) -> None:
-        """Store ``(path, mtime_ns, size, data)`` rows, replacing older ones."""
+        """Store ``(path, mtime_ns, size_bytes, data)`` rows, replacing older ones."""
+        ...
+
+    def prune_rule_cache(self, directory: str, keep: Iterable[str]) -> int:
+        """Drop the rows of files directly in ``directory`` whose path is not in ``keep``;
+        returns how many went."""
         ...
 
 
@@ -51,10 +92,43 @@ class LoadResult:
     errors: list[RuleError] = field(default_factory=list)
 
 
+@functools.cache
 def _loader() -> Any:
+    """PyYAML's C safe loader, with plain scalars' implicit tags remembered by text.
+
+    Rule files repeat the same keys (``name``, ``fact``, ``regex`` ...) and
+    quote most values; resolving a plain scalar runs a regex per candidate
+    tag, a quoted one none. Same tags as ``SafeLoader`` (it has no path
+    resolvers, which would make a tag depend on the node's place).
+    """
     import yaml
 
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    scalar = yaml.ScalarNode
+    if base.yaml_path_resolvers:  # pragma: no cover - not PyYAML's safe loader
+        return base
+    plain: dict[str, str] = {}
+
+    class Loader(base):  # type: ignore[misc,valid-type]
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is scalar:
+                if not implicit[0]:
+                    return _STR
+                tag = plain.get(value)
+                if tag is None:
+                    tag = super().resolve(kind, value, implicit)
+                    if len(value) <= 64 and len(plain) < 4096:
+                        plain[value] = tag
+                return tag
+            return super().resolve(kind, value, implicit)
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            return None
+
+        def ascend_resolver(self) -> None:
+            return None
+
+    return Loader
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -82,7 +156,7 @@ def _validation_error(exc: ValidationError, file: str, name: str | None) -> Rule
     return RuleError(message, file=file, rule=name, field=_field_path(loc) or None)
 
 
-def _rules_from_data(data: Any, file: str, *, cached: bool = False) -> list[Rule]:
+def _rules_from_data(data: Any, file: str) -> list[Rule]:
     items = data if isinstance(data, list) else [data]
     rules = []
     for item in items:
@@ -90,11 +164,9 @@ def _rules_from_data(data: Any, file: str, *, cached: bool = False) -> list[Rule
             raise RuleError(
                 f"expected a mapping with name/when/then, got {type(item).__name__}", file=file
             )
-        if cached:
-            _remember(item)
         name = item.get("name") if isinstance(item.get("name"), str) else None
         try:
-            rules.append(Rule.model_validate(item, context={"compiled_before": cached}))
+            rules.append(Rule.model_validate(item))
         except ValidationError as exc:
             raise _validation_error(exc, file, name) from None
     return rules
@@ -103,16 +175,67 @@ def _rules_from_data(data: Any, file: str, *, cached: bool = False) -> list[Rule
 def _parse(text: str, file: str) -> Any:
     import yaml
 
+    loader = _loader()(text)
     try:
-        data = yaml.load(text, Loader=_loader())
+        node = loader.get_single_node()
+        data = None if node is None else _construct_document(loader, node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise RuleError(f"malformed YAML{where}: {problem}", file=file) from None
+    finally:
+        loader.dispose()
     if data is None:
         raise RuleError("the file is empty", file=file)
     return data
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Unusual(Exception):
+    """A node :func:`_construct_document` leaves to PyYAML's own constructor."""
+
+
+def _construct_document(loader: Any, root: Any) -> Any:
+    """What ``loader.construct_document(root)`` returns, built faster.
+
+    PyYAML's constructor (pure Python) costs more than its C parser. Plain
+    maps, sequences and strings, all a rule file holds, are built here
+    directly; any other scalar (numbers, booleans, null, dates) goes through
+    PyYAML's constructor one by one. A document with merge keys, tagged
+    collections, complex keys or recursive aliases is handed whole to PyYAML,
+    so the result, and any error, is PyYAML's own.
+    """
+    from yaml import MappingNode, ScalarNode, SequenceNode
+
+    def build(node: Any) -> Any:
+        kind = type(node)
+        if kind is ScalarNode:
+            if node.tag == _STR:
+                return node.value
+            return loader.construct_object(node, deep=True)
+        if kind is MappingNode and node.tag == _MAP:
+            out = {}
+            for key_node, value_node in node.value:
+                if type(key_node) is not ScalarNode or key_node.tag == _MERGE:
+                    raise _Unusual
+                out[build(key_node)] = build(value_node)
+            return out
+        if kind is SequenceNode and node.tag == _SEQ:
+            return [build(item) for item in node.value]
+        raise _Unusual
+
+    try:
+        return build(root)
+    except (_Unusual, TypeError, RecursionError):
+        # TypeError: an unhashable key; RecursionError: an alias inside itself (or a very deep
+        # document); PyYAML builds (or refuses) those
+        return loader.construct_document(root)
 
 
 def load_text(text: str, *, file: str = "<string>") -> list[Rule]:
@@ -124,22 +247,31 @@ def load_text(text: str, *, file: str = "<string>") -> list[Rule]:
     return _rules_from_data(_parse(text, file), file)
 
 
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise RuleError(f"cannot read: {exc.strerror}", file=path) from None
+
+
+def _decode(data: bytes, file: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"not UTF-8 text (byte {exc.start})", file=file) from None
+
+
 def load_file(path: str | os.PathLike[str]) -> list[Rule]:
     """Rules from one ``*.rule.yaml`` file, each remembering its source path.
 
     Raises:
         RuleError: unreadable or non-UTF-8 file, or any problem :func:`load_text` reports.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise RuleError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
-    except OSError as exc:
-        raise RuleError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    rules = load_text(text, file=str(path))
+    file = os.fspath(path)
+    rules = load_text(_decode(_read(file), file), file=file)
     for rule in rules:
-        rule._source = path
+        rule._source = file
     return rules
 
 
@@ -150,6 +282,16 @@ def load_dir(directory: str | os.PathLike[str], *, cache: RuleCache | None = Non
     the others still load. Rule names must be unique across the directory: a
     second rule with a taken name is reported as an error naming both files.
     A missing directory yields an empty result.
+
+    Args:
+        directory: the rules folder (``<home>/rules``).
+        cache: where parsed files are kept between processes (see the module's
+            docstring); unchanged files then load without YAML, validation or
+            RE2. ``None`` parses every file.
+
+    Returns:
+        The rules in file-name order (a file's rules in its order) and one
+        :class:`~tether.errors.RuleError` per file that failed or rule name taken twice.
     """
     gc_was_enabled = gc.isenabled()
     gc.disable()  # building many small objects; collection passes would only slow it down
@@ -160,6 +302,21 @@ def load_dir(directory: str | os.PathLike[str], *, cache: RuleCache | None = Non
             gc.enable()
 
 
+_Row = tuple[str, int, int, list[dict[str, Any]]]
+_HEADER = "__cache__"
+
+
+@functools.cache
+def _schema() -> str:
+    import pydantic
+
+    return f"{CACHE_SCHEMA} pydantic/{pydantic.VERSION}"
+
+
+def _digest(data: bytes) -> str:
+    return "b2:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
     result = LoadResult()
     try:
@@ -168,51 +325,129 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
             key=lambda e: e.name,
         )
     except FileNotFoundError:
-        return result
+        entries = []
     except OSError as exc:
         result.errors.append(RuleError(f"cannot list rules: {exc.strerror}", file=str(directory)))
         return result
 
-    cached = cache.get_many(e.path for e in entries) if cache is not None else {}
-    fresh: list[tuple[str, int, int, list[dict[str, Any]]]] = []
+    paths = [e.path for e in entries]
+    cached = cache.get_many(paths) if cache is not None and paths else {}
+    fresh: list[_Row] = []
     seen: dict[str, str] = {}
+    schema = _schema()
     for entry in entries:
-        stat = entry.stat()
-        hit = cached.get(entry.path)
+        path = entry.path
         try:
-            if hit is not None and hit[0] == stat.st_mtime_ns and hit[1] == stat.st_size:
-                stale = not _analysed(hit[2])
-                rules = _rules_from_data(hit[2], entry.path, cached=True)
+            stat = entry.stat()
+            key = (stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns, stat.st_ino)
+            rules, content, row = _from_cache(path, key, cached.get(path), schema)
+            if rules is None:
+                checked_ns = time.time_ns()  # before the read: a later write is newer than it
+                if content is None:
+                    content = _read(path)
+                rules = load_text(_decode(content, path), file=path)
+                row = _row(path, key, content, checked_ns, rules, schema)
                 for rule in rules:
-                    rule._source = Path(entry.path)
-                if stale:  # cached before its regexes' analysis was stored (or by another version)
-                    fresh.append(
-                        (entry.path, stat.st_mtime_ns, stat.st_size, [_dump(r) for r in rules])
-                    )
-            else:
-                rules = load_file(entry.path)
-                fresh.append(
-                    (entry.path, stat.st_mtime_ns, stat.st_size, [_dump(r) for r in rules])
-                )
+                    rule._source = path
         except RuleError as exc:
             result.errors.append(exc)
             continue
+        if row is not None:
+            fresh.append(row)
         for rule in rules:
             if rule.name in seen:
                 result.errors.append(
                     RuleError(
                         f"duplicate rule name, already defined in {seen[rule.name]}",
-                        file=entry.path,
+                        file=path,
                         rule=rule.name,
                         field="name",
                     )
                 )
                 continue
-            seen[rule.name] = entry.path
+            seen[rule.name] = path
             result.rules.append(rule)
-    if cache is not None and fresh:
-        cache.put_many(fresh)
+    if cache is not None:
+        if fresh:
+            cache.put_many(fresh)
+        if len(cached) < len(paths) or fresh or not paths:
+            cache.prune_rule_cache(str(directory), paths)
     return result
+
+
+def _from_cache(
+    path: str, key: tuple[int, int, int, int], hit: Any, schema: str
+) -> tuple[list[Rule] | None, bytes | None, _Row | None]:
+    """``(rules, content, row)`` for a file from its cached row.
+
+    ``rules`` is ``None`` when the row is missing, stale or unreadable (then
+    ``content`` holds the file's bytes if they were read to find out).
+    ``row`` is a refreshed row to write back (a racily clean file whose hash
+    matched), else ``None``.
+    """
+    if hit is None:
+        return None, None, None
+    mtime_ns, size, data = hit
+    header = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+    if (
+        header.get(_HEADER) != schema
+        or (mtime_ns, size, header.get("ctime_ns"), header.get("inode")) != key
+    ):
+        return None, None, None
+    content = None
+    row = None
+    checked_ns = header.get("checked_ns")
+    if not isinstance(checked_ns, int) or max(key[0], key[2]) > checked_ns - RACY_WINDOW_NS:
+        checked_ns = time.time_ns()
+        content = _read(path)
+        if _digest(content) != header.get("hash"):
+            return None, content, None
+        row = (path, mtime_ns, size, [{**header, "checked_ns": checked_ns}, *data[1:]])
+    try:
+        rules = [_from_dump(item, path) for item in data[1:]]
+    except (TypeError, KeyError, ValueError, IndexError):
+        return None, content, None  # not what this version writes
+    return rules, content, row
+
+
+def _from_dump(item: dict[str, Any], path: str) -> Rule:
+    item = dict(item)  # the row may be written back: keep its analyses
+    _remember(item)
+    return rule_from_dump(item, path)
+
+
+def _row(
+    path: str,
+    key: tuple[int, int, int, int],
+    content: bytes,
+    checked_ns: int,
+    rules: list[Rule],
+    schema: str,
+) -> _Row | None:
+    """The cache row for a freshly parsed file; ``None`` when its rules do not survive JSON."""
+    mtime_ns, size, ctime_ns, inode = key
+    header = {
+        _HEADER: schema,
+        "ctime_ns": ctime_ns,
+        "inode": inode,
+        "hash": _digest(content),
+        "checked_ns": checked_ns,
+    }
+    if not all(_plain(step.params) for rule in rules for step in rule.then):
+        return None  # e.g. a date or a set in params, which JSON would change: always parse it
+    return (path, mtime_ns, size, [header, *(_dump(rule) for rule in rules)])
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` comes back from JSON as it went in (the only free-form rule field)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return True
+    if kind is list:
+        return all(_plain(v) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
 
 
 _ANALYSIS_KEY = "__analysis__"
@@ -232,22 +467,11 @@ def _dump(rule: Rule) -> dict[str, Any]:
     return data
 
 
-def _analysed(data: Any) -> bool:
-    """Whether cached rule data carries analyses of the current version."""
-    items = data if isinstance(data, list) else [data]
-    return all(
-        isinstance(item, dict)
-        and isinstance(item.get(_ANALYSIS_KEY), list)
-        and item[_ANALYSIS_KEY][:1] == [ANALYSIS_VERSION]
-        for item in items
-    )
-
-
 def _remember(item: dict[str, Any]) -> None:
     """Take the stored analyses out of cached rule data and seed ``analyze`` with them."""
     stored = item.pop(_ANALYSIS_KEY, None)
     if not isinstance(stored, list) or stored[:1] != [ANALYSIS_VERSION]:
-        return
+        raise ValueError("no analyses of this version")
     when = item.get("when")
     try:
         for index, groups, ignore_case, line_local in stored[1]:
@@ -255,4 +479,4 @@ def _remember(item: dict[str, Any]) -> None:
             info = PatternInfo(tuple(tuple(g) for g in groups), ignore_case, line_local)
             remember_analysis(pattern, info)
     except (TypeError, KeyError, IndexError, ValueError):
-        return  # not what this version writes: analyse on first use instead
+        raise ValueError("not the analyses this version writes") from None

@@ -146,8 +146,31 @@ class SQLiteStore:
         self._write(
             "INSERT OR REPLACE INTO rule_cache (path, mtime_ns, size_bytes, data_json) "
             "VALUES (?, ?, ?, ?)",
-            [(p, m, s, json.dumps(d)) for p, m, s, d in rows],
+            [(p, m, s, json.dumps(d, separators=(",", ":"))) for p, m, s, d in rows],
         )
+
+    def prune_rule_cache(self, directory: str, keep: Iterable[str]) -> int:
+        """Drop cached rows of files directly in ``directory`` whose path is not in ``keep``.
+
+        Args:
+            directory: the rules folder, spelled as the cached paths spell it.
+            keep: paths of the files it holds now.
+
+        Returns:
+            How many rows were dropped.
+
+        Raises:
+            StoreError: the store cannot be written.
+        """
+        import os.path
+
+        kept = set(keep)
+        with self._lock:
+            paths = [r[0] for r in self._connect().execute("SELECT path FROM rule_cache")]
+        gone = [(p,) for p in paths if p not in kept and os.path.dirname(p) == directory]
+        if gone:
+            self._write("DELETE FROM rule_cache WHERE path = ?", gone)
+        return len(gone)
 
     def save_regulator_state(self, user_id: str, state_json: str) -> None:
         """Keep ``user_id``'s learned regulator state (see ``tether.regulator``), replacing the last."""
