@@ -19,8 +19,9 @@ TETHER = [sys.executable, "-m", "tether"]
 
 def start(*args: str, cwd: Path, home: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TETHER_HOME": str(home)}
-    return subprocess.Popen([*TETHER, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    return subprocess.Popen(
+        [*TETHER, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def wait_for(path: Path, proc: subprocess.Popen[bytes], limit_s: float = 20.0) -> None:
@@ -42,8 +43,10 @@ def test_a_signal_reaches_the_command_whose_trap_cleans_up_and_sets_the_exit_cod
     tmp_path: Path, home: Path, sig: signal.Signals
 ) -> None:
     name = sig.name.removeprefix("SIG")
-    line = (f"trap 'sleep 0.3; echo cleaned > cleaned.txt; exit 7' {name}; touch ready; "
-            "while :; do sleep 0.05; done")  # fmt: skip
+    line = (
+        f"trap 'sleep 0.3; echo cleaned > cleaned.txt; exit 7' {name}; touch ready; "
+        "while :; do sleep 0.05; done"
+    )
     proc = start("run", "--", "sh", "-c", line, cwd=tmp_path, home=home)
     wait_for(tmp_path / "ready", proc)
     proc.send_signal(sig)
@@ -81,8 +84,9 @@ def test_a_command_that_ignores_the_signal_is_killed_after_the_grace_period(
 
 
 def test_quiet_says_nothing_when_interrupted(tmp_path: Path, home: Path) -> None:
-    proc = start("run", "-q", "--", "sh", "-c", "touch ready; exec sleep 20", cwd=tmp_path,
-                 home=home)  # fmt: skip
+    proc = start(
+        "run", "-q", "--", "sh", "-c", "touch ready; exec sleep 20", cwd=tmp_path, home=home
+    )
     wait_for(tmp_path / "ready", proc)
     time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
@@ -99,12 +103,19 @@ def test_quiet_says_nothing_when_interrupted(tmp_path: Path, home: Path) -> None
 def test_a_signal_during_a_fix_stops_after_the_step_and_rolls_it_back(
     tmp_path: Path, home: Path
 ) -> None:
-    write_rule(home, "fix", "name: fix\nwhen:\n  - {fact: stderr, contains: 'needs fix'}\n"
-               "then: [{action: slow_fix}]\n")  # fmt: skip
-    write_action(home, "slow", "import time\nfrom pathlib import Path\nfrom tether import action\n\n"
-                 "@action('slow_fix')\ndef slow_fix(ctx) -> None:\n"
-                 "    ctx.write_file('fixed.txt', 'x')\n    Path('fixing').touch()\n"
-                 "    time.sleep(0.5)\n    Path('step-done').touch()\n")  # fmt: skip
+    write_rule(
+        home,
+        "fix",
+        "name: fix\nwhen:\n  - {fact: stderr, contains: 'needs fix'}\nthen: [{action: slow_fix}]\n",
+    )
+    write_action(
+        home,
+        "slow",
+        "import time\nfrom pathlib import Path\nfrom tether import action\n\n"
+        "@action('slow_fix')\ndef slow_fix(ctx) -> None:\n"
+        "    ctx.write_file('fixed.txt', 'x')\n    Path('fixing').touch()\n"
+        "    time.sleep(0.5)\n    Path('step-done').touch()\n",
+    )
     (home / "config.yaml").write_text("engine: {starter_rules: false}\n")
     line = "echo run >> runs; test -f fixed.txt || { echo 'needs fix' >&2; exit 1; }"
     proc = start("run", "--", "sh", "-c", line, cwd=tmp_path, home=home)
@@ -121,8 +132,15 @@ def test_a_signal_during_a_fix_stops_after_the_step_and_rolls_it_back(
 def test_a_background_child_does_not_hold_tether(tmp_path: Path, home: Path) -> None:
     pidfile = tmp_path / "bg.pid"
     started = time.monotonic()
-    proc = start("run", "--", "sh", "-c", f"sleep 8 & echo $! > {pidfile}; echo started; exit 0",
-                 cwd=tmp_path, home=home)  # fmt: skip
+    proc = start(
+        "run",
+        "--",
+        "sh",
+        "-c",
+        f"sleep 8 & echo $! > {pidfile}; echo started; exit 0",
+        cwd=tmp_path,
+        home=home,
+    )
     try:
         code, out, _ = finish(proc)
     finally:

@@ -23,11 +23,19 @@ def tether(*args: str, cwd: Path, home: Path, **kw: object) -> subprocess.Comple
 
 
 def marker_rule(home: Path) -> None:
-    write_rule(home, "marker", "name: marker\nwhen:\n  - {fact: stderr, contains: 'needs marker'}\n"
-               "then: [{action: touch_marker, params: {name: marker}}]\n")  # fmt: skip
-    write_action(home, "touch", "from pathlib import Path\nfrom tether import action\n\n"
-                 "@action('touch_marker')\ndef touch_marker(name: str) -> None:\n"
-                 "    Path(name).touch()\n")  # fmt: skip
+    write_rule(
+        home,
+        "marker",
+        "name: marker\nwhen:\n  - {fact: stderr, contains: 'needs marker'}\n"
+        "then: [{action: touch_marker, params: {name: marker}}]\n",
+    )
+    write_action(
+        home,
+        "touch",
+        "from pathlib import Path\nfrom tether import action\n\n"
+        "@action('touch_marker')\ndef touch_marker(name: str) -> None:\n"
+        "    Path(name).touch()\n",
+    )
     (home / "config.yaml").write_text("engine: {starter_rules: false}\n")
 
 
@@ -84,8 +92,9 @@ def test_a_command_that_reads_no_stdin_does_not_wait_for_it(tmp_path: Path, home
     # stdin stays open and never ends: the command's exit is what counts
     writer = subprocess.Popen(["sh", "-c", "sleep 20"], stdout=subprocess.PIPE)
     try:
-        proc = tether("run", "--", "sh", "-c", "echo done", cwd=tmp_path, home=home,
-                      stdin=writer.stdout)  # fmt: skip
+        proc = tether(
+            "run", "--", "sh", "-c", "echo done", cwd=tmp_path, home=home, stdin=writer.stdout
+        )
     finally:
         writer.kill()
         writer.wait()

@@ -22,8 +22,20 @@ __all__ = ["EXIT_TETHER_ERROR", "app", "console", "main"]
 EXIT_TETHER_ERROR = 4
 """tether's own failure (bad config, unknown profile ...), distinct from usage errors (2)."""
 
+
+class _Group(typer.core.TyperGroup):
+    """The root group; its ``--help`` flag converted without pydantic (see ``cli.run``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from tether.cli.run import plain_values
+
+        plain_values(self.get_params(ctx), {"help": (bool, None)})
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
     name="tether",
+    cls=_Group,
     help="Keep automated work running: recover failing commands with reviewed rules.",
     no_args_is_help=True,
     add_completion=False,

@@ -430,11 +430,87 @@ def _finish_interrupted(opts: _Options, job: CommandJob, signum: int, exit_code:
     _finish(opts, job, None, None, None, "interrupted", exit_code, "interrupted", signum=signum)
 
 
+_PLAIN: dict[str, tuple[type, float | None]] = {
+    "command": (str, None),
+    "home": (Path, None),
+    "profile": (str, None),
+    "plugin": (Path, None),
+    "context": (str, None),
+    "tail": (int, 1),
+    "max_retries": (int, 0),
+    "max_depth": (int, 1),
+    "hint": (str, None),
+    "shell": (str, None),
+    "grace": (float, 0.0),
+    "save_context": (Path, None),
+    "help": (bool, None),
+}
+"""``run``'s non-flag parameters (and ``--help``): the type each value converts to, its minimum."""
+
+
+class _PlainValue:
+    """Converts one of ``run``'s values without pydantic (see :class:`_RunCommand`)."""
+
+    def __init__(self, kind: type, minimum: float | None) -> None:
+        self.kind, self.minimum = kind, minimum
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:
+            return () if param.multiple or param.nargs == -1 else None
+        if isinstance(value, list | tuple):
+            return [self._one(v, param, ctx) for v in value]
+        return self._one(value, param, ctx)
+
+    def _one(self, value: Any, param: Any, ctx: Any) -> Any:
+        if self.kind is bool:
+            return bool(value)
+        try:
+            out = self.kind(value)
+        except (TypeError, ValueError):
+            name = self.kind.__name__
+            raise typer.BadParameter(
+                f"{value!r} is not a valid {name}", ctx=ctx, param=param
+            ) from None
+        if self.minimum is not None and out < self.minimum:
+            raise typer.BadParameter(
+                f"{out} is below the minimum {self.minimum:g}", ctx=ctx, param=param
+            )
+        return out
+
+
+class _RunCommand(typer.core.TyperCommand):
+    """``run`` with its values converted by :class:`_PlainValue`.
+
+    Typer converts every non-flag value through a pydantic ``TypeAdapter``; importing
+    pydantic and building the adapters would cost ``tether run -- true`` twice what
+    ``tether --help`` costs. Where typer's parameters are not as expected (another typer
+    version), its own conversion is kept: only the start-up cost changes.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        plain_values(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+
+def plain_values(params: list[Any], table: dict[str, tuple[type, float | None]] = _PLAIN) -> None:
+    """Give typer ``params`` named in ``table`` a converter without pydantic (before parsing).
+
+    Args:
+        params: a click command's parameters.
+        table: parameter name -> (the type its value converts to, its minimum or ``None``).
+    """
+    for param in params:
+        plain = table.get(param.name or "")
+        if plain is not None and getattr(param, "_runtime_param", "absent") is None:
+            param._runtime_param = _PlainValue(*plain)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``explore`` to ``app``."""
     from tether.cli import explore
 
     app.command(
-        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+        cls=_RunCommand,
+        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
     )(run)
     explore.register(app)
