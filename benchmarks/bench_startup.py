@@ -1,8 +1,14 @@
-"""Start-up cost: ``python -c "import tether"`` and ``tether --help``, net of a bare interpreter.
+"""Start-up cost: ``import tether``, ``tether --help`` and ``tether run -- true``.
 
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_startup.py [--runs 15]
+
+The first table is wall time net of a bare interpreter. The second is CPU time
+(user + system of the child process, from ``os.wait4``), the figure the
+``tether run`` target is stated in: ``tether run -- true`` at most 1.5x
+``tether --help`` (medians of ``--runs`` runs; CPU time does not depend on what
+else the machine runs as much as wall time does).
 
 Each command runs ``--runs`` times as a fresh subprocess (after one untimed
 warm-up run that fills the OS file cache and ``__pycache__``); the table shows
@@ -34,6 +40,22 @@ def _wall(cmd: list[str], runs: int) -> float:
         subprocess.run(cmd, capture_output=True, env=env, check=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _cpu(cmd: list[str], runs: int) -> float:
+    """Median CPU seconds (user + system) of ``cmd`` as a child process, after one warm-up run."""
+    times = []
+    for i in range(runs + 1):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if i:
+            times.append(usage.ru_utime + usage.ru_stime)
+    return statistics.median(times)
+
+
+RUN_RATIO_TARGET = 1.5
+"""``tether run -- true`` may cost at most this many times ``tether --help`` in CPU."""
 
 
 def _modules_after(code: str) -> list[str]:
@@ -94,6 +116,16 @@ def main() -> None:
         print(f"{label:<22} | {wall * 1e3:>8.1f} | {net:>8.1f} | {target:>9.0f} | {verdict}")
 
     print()
+    help_cpu = _cpu([str(script), "--help"], args.runs)
+    run_cpu = _cpu([str(script), "run", "--", "true"], args.runs)
+    ratio = run_cpu / help_cpu
+    verdict = "PASS" if ratio <= RUN_RATIO_TARGET else "MISS"
+    print(f"CPU time (user+sys, median of {args.runs} runs)")
+    print(f"  tether --help          {help_cpu * 1e3:8.1f} ms")
+    print(f"  tether run -- true     {run_cpu * 1e3:8.1f} ms")
+    print(f"  ratio                  {ratio:8.2f}x (target <= {RUN_RATIO_TARGET}x) {verdict}")
+
+    print()
     after_import = _modules_after("import tether")
     print(f"heavy modules after `import tether`: {', '.join(after_import) or 'none'}")
     help_probe = (
@@ -102,6 +134,9 @@ def main() -> None:
     )
     after_help = _modules_after(help_probe)
     print(f"heavy modules after `tether --help`: {', '.join(after_help) or 'none'}")
+    run_probe = help_probe.replace("'--help'", "'run', '--', 'true'")
+    after_run = _modules_after(run_probe)
+    print(f"heavy modules after `tether run -- true`: {', '.join(after_run) or 'none'}")
 
     print()
     print("slowest top-level imports (-X importtime, cumulative ms, one run):")
