@@ -1,13 +1,19 @@
-"""Resolve latency, index build, rule loading (cold/warm) and RSS for 100 .. 100k rules.
+"""Rule loading (cold/warm), index build, resolve latency and RSS, beside a baseline commit.
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/bench_resolve.py            # N = 100, 1k, 10k, 100k
-    .venv/bin/python benchmarks/bench_resolve.py --quick    # N = 100, 1k
-    .venv/bin/python benchmarks/bench_resolve.py --max-n 10000
+    .venv/bin/python benchmarks/bench_resolve.py                  # 10k rules, vs 94329e6
+    .venv/bin/python benchmarks/bench_resolve.py --sizes 1000,10000,100000
+    .venv/bin/python benchmarks/bench_resolve.py --baseline none  # this tree only
+    .venv/bin/python benchmarks/bench_resolve.py --quick          # 100 and 1k rules
 
-For each N a fresh temporary home is filled with N generated ``*.rule.yaml``
-files (see ``generate_rules``), then three fresh subprocesses run, so no
+For each N a fresh temporary home is filled with N generated seed-format
+``*.rule.yaml`` files (see ``generate_home``: regexes with named captures, an
+example per stderr fact, params filled from the captures), their times set an
+hour back as in a checkout that is not brand new. Then, for the baseline
+(``git archive <commit> src`` into a temporary folder, run with that folder on
+``PYTHONPATH``) and for this tree, in that order, on the same files, the
+home's ``tether.db`` is removed and three fresh subprocesses run, so no
 ``functools`` cache, compiled regex or imported module carries over:
 
 1. cold load: ``Tether(home).load()`` on a home without ``tether.db``
@@ -18,7 +24,9 @@ files (see ``generate_rules``), then three fresh subprocesses run, so no
    call builds the rule book's index and is reported on its own; the following
    calls give p50/p99. Every call must return the chosen rule.
 
-Everything is seeded (``--seed``), so a run is reproducible.
+Wall and CPU seconds are both reported: on a shared machine CPU time is the
+steadier figure. The last table gives baseline / current ratios. Everything is
+seeded (``--seed``), so a run is reproducible.
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+BASELINE = "94329e6"
+"""The commit before the loading work of issue 11, section 5."""
 
 TARGETS = {
     "p50_10k_ms": 1.0,
@@ -263,10 +275,13 @@ def generate_home(home: Path, n: int, seed: int) -> tuple[GenRule, list[GenRule]
     rules_dir = home / "rules"
     rules_dir.mkdir(parents=True)
     rules = []
+    an_hour_ago_ns = time.time_ns() - 3600 * 10**9
     for i in range(n):
         rule = make_rule(rng, i, used, chosen=i == chosen_at, no_literal=i in no_literal)
         rules.append(rule)
-        (rules_dir / f"{rule.name}.rule.yaml").write_text(rule.yaml(), encoding="utf-8")
+        path = rules_dir / f"{rule.name}.rule.yaml"
+        path.write_text(rule.yaml(), encoding="utf-8")
+        os.utime(path, ns=(an_hour_ago_ns, an_hour_ago_ns))
     return rules[chosen_at], rules
 
 
@@ -389,18 +404,22 @@ def child_load(home: str) -> dict:
     from tether.engine import Tether
 
     t1 = time.perf_counter()
+    c1 = time.process_time()
     engine = Tether(home=home)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         book = engine.load()
     t2 = time.perf_counter()
+    c2 = time.process_time()
     return {
         "import_s": t1 - t0,
         "load_s": t2 - t1,
+        "load_cpu_s": c2 - c1,
         "rules": len(book),
         "errors": [str(e) for e in engine.load_errors[:3]],
         "n_errors": len(engine.load_errors),
         "rss_mib": _rss_mib(),
+        "tether_file": sys.modules["tether"].__file__,
     }
 
 
@@ -415,8 +434,10 @@ def child_resolve(home: str, ctx_file: str, expected: str, iters: int, budget_s:
     load_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     first = engine.resolve(contexts[0])
     first_s = time.perf_counter() - t0
+    first_cpu_s = time.process_time() - c0
     ok = expected in [r.name for r in first]
     matched = {len(first)}
 
@@ -443,6 +464,7 @@ def child_resolve(home: str, ctx_file: str, expected: str, iters: int, budget_s:
     return {
         "load_s": load_s,
         "first_s": first_s,
+        "first_cpu_s": first_cpu_s,
         "p50_s": statistics.median(samples),
         "cpu_p50_s": statistics.median(cpu_samples),
         "p99_s": samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))],
@@ -455,16 +477,33 @@ def child_resolve(home: str, ctx_file: str, expected: str, iters: int, budget_s:
     }
 
 
-def run_child(args: list[str], timeout: float) -> dict:
+def run_child(args: list[str], timeout: float, src: Path | None) -> dict:
+    env = dict(os.environ)
+    if src is not None:  # the baseline's sources first, so its `tether` is the one imported
+        env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
     proc = subprocess.run(
         [sys.executable, __file__, "--child", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out: dict = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def extract_baseline(commit: str, where: Path) -> Path:
+    """``src/`` of ``commit`` (this repository) unpacked under ``where``; returns that ``src``."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", commit, "src"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where / "src"
 
 
 # --------------------------------------------------------------------------------------
@@ -472,7 +511,31 @@ def run_child(args: list[str], timeout: float) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def bench_n(n: int, args: argparse.Namespace) -> dict:
+def bench_code(
+    n: int, label: str, src: Path | None, home: Path, ctx_file: Path, chosen: GenRule, args: Any
+) -> dict:
+    for stale in home.glob("tether.db*"):
+        stale.unlink()
+    cold = run_child(["load", str(home)], args.timeout, src)
+    if src is not None and not str(cold["tether_file"]).startswith(str(src)):
+        raise RuntimeError(f"the {label} child imported {cold['tether_file']}, not {src}")
+    print(f"  N={n} {label}: cold load {cold['load_s']:.2f}s", file=sys.stderr, flush=True)
+    warm = run_child(["load", str(home)], args.timeout, src)
+    print(f"  N={n} {label}: warm load {warm['load_s']:.2f}s", file=sys.stderr, flush=True)
+    res = run_child(
+        ["resolve", str(home), str(ctx_file), chosen.name, str(args.iters), str(args.budget_s)],
+        args.timeout,
+        src,
+    )
+    print(
+        f"  N={n} {label}: resolve p50 {res['p50_s'] * 1e3:.2f} ms ({res['samples']} samples)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {"n": n, "code": label, "chosen": chosen.kind, "cold": cold, "warm": warm, "res": res}
+
+
+def bench_n(n: int, args: argparse.Namespace, codes: list[tuple[str, Path | None]]) -> list[dict]:
     base = Path(tempfile.mkdtemp(prefix=f"tether-bench-{n}-", dir=args.tmpdir))
     home = base / "home"
     try:
@@ -488,34 +551,7 @@ def bench_n(n: int, args: argparse.Namespace) -> dict:
             file=sys.stderr,
             flush=True,
         )
-        cold = run_child(["load", str(home)], args.timeout)
-        print(f"  N={n}: cold load {cold['load_s']:.2f}s", file=sys.stderr, flush=True)
-        warm = run_child(["load", str(home)], args.timeout)
-        print(f"  N={n}: warm load {warm['load_s']:.2f}s", file=sys.stderr, flush=True)
-        res = run_child(
-            [
-                "resolve",
-                str(home),
-                str(ctx_file),
-                chosen.name,
-                str(args.iters),
-                str(args.budget_s),
-            ],
-            args.timeout,
-        )
-        print(
-            f"  N={n}: resolve p50 {res['p50_s'] * 1e3:.2f} ms ({res['samples']} samples)",
-            file=sys.stderr,
-            flush=True,
-        )
-        return {
-            "n": n,
-            "gen_s": gen_s,
-            "chosen": chosen.kind,
-            "cold": cold,
-            "warm": warm,
-            "res": res,
-        }
+        return [bench_code(n, label, src, home, ctx_file, chosen, args) for label, src in codes]
     finally:
         if args.keep:
             print(f"  kept {base}", file=sys.stderr)
@@ -527,16 +563,15 @@ def _fmt_n(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 else str(n)
 
 
-def print_tables(results: list[dict]) -> None:
+def print_tables(results: list[dict], baseline: str | None) -> None:
     head = (
-        f"{'N':>6} | {'rules':>6} | {'gates eq/lit/always':>19} | {'cand':>5} | "
-        f"{'load cold s':>11} | {'load warm s':>11} | {'index ms':>9} | {'p50 ms':>8} | "
-        f"{'cpu p50':>8} | "
-        f"{'p99 ms':>8} | {'runs':>4} | {'RSS cold MiB':>12} | {'RSS resolve MiB':>15} | "
-        f"{'chosen':>15} | {'hits':>4} | ok"
+        f"{'N':>5} | {'code':>8} | {'rules':>6} | {'cold s':>6} | {'cpu':>5} | {'warm s':>6} | "
+        f"{'cpu':>5} | {'index ms':>8} | {'cpu':>5} | {'p50 ms':>6} | {'cpu p50':>7} | "
+        f"{'p99 ms':>6} | {'runs':>4} | {'gates eq/lit/always':>19} | {'cand':>4} | "
+        f"{'RSS cold':>8} | {'RSS res':>7} | {'hits':>4} | ok"
     )
     print()
-    print("Resolve / load benchmark (64 KiB stderr, context exit_code=1)")
+    print("Rule loading and resolve (64 KiB stderr, context exit_code=1; seconds, ms, MiB)")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -545,24 +580,55 @@ def print_tables(results: list[dict]) -> None:
         gates = f"{g['equals']}/{g['literal']}/{g['always']}"
         ok = res["ok"] and cold["n_errors"] == 0 and warm["n_errors"] == 0
         print(
-            f"{_fmt_n(r['n']):>6} | {cold['rules']:>6} | {gates:>19} | {res['candidates']:>5.0f} | "
-            f"{cold['load_s']:>11.2f} | {warm['load_s']:>11.2f} | "
-            f"{res['first_s'] * 1e3:>9.1f} | {res['p50_s'] * 1e3:>8.3f} | "
-            f"{res['cpu_p50_s'] * 1e3:>8.3f} | "
-            f"{res['p99_s'] * 1e3:>8.3f} | {res['samples']:>4} | {cold['rss_mib']:>12.0f} | "
-            f"{res['rss_mib']:>15.0f} | {r['chosen']:>15} | "
+            f"{_fmt_n(r['n']):>5} | {r['code']:>8} | {cold['rules']:>6} | "
+            f"{cold['load_s']:>6.2f} | {cold.get('load_cpu_s', 0):>5.2f} | "
+            f"{warm['load_s']:>6.2f} | {warm.get('load_cpu_s', 0):>5.2f} | "
+            f"{res['first_s'] * 1e3:>8.0f} | {res['first_cpu_s']:>5.2f} | "
+            f"{res['p50_s'] * 1e3:>6.3f} | {res['cpu_p50_s'] * 1e3:>7.3f} | "
+            f"{res['p99_s'] * 1e3:>6.3f} | {res['samples']:>4} | {gates:>19} | "
+            f"{res['candidates']:>4.0f} | {cold['rss_mib']:>8.0f} | {res['rss_mib']:>7.0f} | "
             f"{'/'.join(map(str, res['matched'])):>4} | {'yes' if ok else 'NO'}"
         )
     print()
-    print("  rules: rules in force (generated + starter pack); gates: how many rules the prefilter")
-    print("  files under an equals-fact dict / the RE2 literal sets / always checked; cand: rules")
-    print("  that pass their gate and are checked in full per resolve (median over the noise")
-    print("  variants); index ms: first resolve call (builds the index) in a process that has")
-    print("  loaded the rules; p50/p99 (wall) and cpu p50 (this process's CPU time, less")
-    print("  sensitive to other load on the machine) exclude it; chosen: kind of the rule the")
-    print("  error line belongs to; hits: rules returned per call.")
+    print("  code: the baseline commit or this tree; rules: rules in force (generated + starter")
+    print("  pack); cold: Tether(home).load() in a fresh process without tether.db; warm: the")
+    print("  same again (the rule cache filled); cpu: that process's CPU seconds for it; index:")
+    print("  the first resolve after a warm load (builds the prefilter); p50/p99 (wall) and cpu")
+    print("  p50 exclude it; gates: rules under an equals-fact dict / the RE2 literal sets /")
+    print("  always checked; cand: rules checked in full per resolve (median); hits: rules")
+    print("  returned per call; ok: the expected rule on every call and no load errors.")
 
-    by_n = {r["n"]: r for r in results}
+    if baseline is not None:
+        print()
+        print(f"Ratios, baseline {baseline} / this tree (above 1: this tree is faster)")
+        line = (
+            f"{'N':>5} | {'cold':>5} | {'cold cpu':>8} | {'warm':>5} | {'warm cpu':>8} | "
+            f"{'warm+index':>10} | {'p50':>5} | {'cpu p50':>7} | {'p99':>5}"
+        )
+        print(line)
+        print("-" * len(line))
+        by = {(r["n"], r["code"]): r for r in results}
+        for n in sorted({r["n"] for r in results}):
+            old, new = by.get((n, "baseline")), by.get((n, "current"))
+            if old is None or new is None:
+                continue
+
+            def ratio(get: Any, old: dict = old, new: dict = new) -> str:
+                a, b = get(old), get(new)
+                return f"{a / b:.2f}" if b else "-"
+
+            print(
+                f"{_fmt_n(n):>5} | {ratio(lambda r: r['cold']['load_s']):>5} | "
+                f"{ratio(lambda r: r['cold']['load_cpu_s']):>8} | "
+                f"{ratio(lambda r: r['warm']['load_s']):>5} | "
+                f"{ratio(lambda r: r['warm']['load_cpu_s']):>8} | "
+                f"{ratio(lambda r: r['warm']['load_s'] + r['res']['first_s']):>10} | "
+                f"{ratio(lambda r: r['res']['p50_s']):>5} | "
+                f"{ratio(lambda r: r['res']['cpu_p50_s']):>7} | "
+                f"{ratio(lambda r: r['res']['p99_s']):>5}"
+            )
+
+    current = {r["n"]: r for r in results if r["code"] == "current"}
     rows = [
         ("resolve p50 @ 10k", 10_000, lambda r: r["res"]["p50_s"] * 1e3, "p50_10k_ms", "ms"),
         ("resolve p50 @ 100k", 100_000, lambda r: r["res"]["p50_s"] * 1e3, "p50_100k_ms", "ms"),
@@ -570,22 +636,22 @@ def print_tables(results: list[dict]) -> None:
         ("load warm @ 10k", 10_000, lambda r: r["warm"]["load_s"], "load_warm_10k_s", "s"),
     ]
     print()
-    print(f"{'target':<20} | {'limit':>9} | {'measured':>9} | verdict")
+    print(f"{'target (this tree)':<20} | {'limit':>9} | {'measured':>9} | verdict")
     print("-" * 54)
     for label, n, get, key, unit in rows:
         limit = TARGETS[key]
-        if n in by_n:
-            value = get(by_n[n])
+        if n in current:
+            value = get(current[n])
             verdict = "PASS" if value <= limit else "MISS"
             print(f"{label:<20} | {limit:>7g} {unit:<1} | {value:>7.3f} {unit:<1} | {verdict}")
         else:
             print(f"{label:<20} | {limit:>7g} {unit:<1} | {'not run':>9} | -")
-    bad = [r["n"] for r in results if not r["res"]["ok"]]
+    bad = [(r["n"], r["code"]) for r in results if not r["res"]["ok"]]
     print()
     print(
         "correctness: expected rule returned on every call for every N"
         if not bad
-        else f"correctness: expected rule MISSING for N={bad}"
+        else f"correctness: expected rule MISSING for {bad}"
     )
 
 
@@ -600,39 +666,48 @@ def main() -> None:
         return
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--max-n", type=int, default=100_000, help="largest rule count to run")
+    parser.add_argument(
+        "--sizes", default="10000", help="comma-separated rule counts (default: 10000)"
+    )
     parser.add_argument("--quick", action="store_true", help="only N = 100 and 1000")
     parser.add_argument(
-        "--sizes",
-        default=None,
-        help="comma-separated rule counts to run instead (e.g. 10000,100000)",
+        "--baseline",
+        default=BASELINE,
+        help=f"commit to compare with (default: {BASELINE}); 'none' to skip",
     )
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--iters", type=int, default=300, help="timed resolve calls per N (max)")
     parser.add_argument(
-        "--budget-s", type=float, default=20.0, help="stop timing resolve after this (>= 20 calls)"
+        "--budget-s", type=float, default=5.0, help="stop timing resolve after this (>= 20 calls)"
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="per-subprocess timeout")
     parser.add_argument("--tmpdir", default=None, help="where temporary homes go")
     parser.add_argument("--keep", action="store_true", help="keep the generated homes")
     args = parser.parse_args()
 
-    sizes = [100, 1_000] if args.quick else [n for n in (100, 1_000, 10_000, 100_000)]
-    sizes = [n for n in sizes if n <= args.max_n]
-    if args.sizes:
-        sizes = [int(n) for n in args.sizes.split(",")]
+    sizes = [100, 1_000] if args.quick else [int(n) for n in args.sizes.split(",")]
+    baseline = None if args.baseline.lower() == "none" else args.baseline
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}",
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}, "
+        f"baseline {baseline or '-'}",
         file=sys.stderr,
     )
-    results = []
-    for n in sizes:
-        try:
-            results.append(bench_n(n, args))
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            print(f"  N={n}: FAILED: {exc}", file=sys.stderr)
-            break
-    print_tables(results)
+    scratch = Path(tempfile.mkdtemp(prefix="tether-bench-baseline-", dir=args.tmpdir))
+    try:
+        codes: list[tuple[str, Path | None]] = []
+        if baseline is not None:
+            codes.append(("baseline", extract_baseline(baseline, scratch)))
+        codes.append(("current", None))
+        results: list[dict] = []
+        for n in sizes:
+            try:
+                results.extend(bench_n(n, args, codes))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                print(f"  N={n}: FAILED: {exc}", file=sys.stderr)
+                break
+        print_tables(results, baseline)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

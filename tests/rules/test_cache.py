@@ -18,7 +18,7 @@ import yaml
 from tests.helpers import write_rule
 from tether.errors import RuleError
 from tether.rules.book import RuleBook
-from tether.rules.load import CACHE_SCHEMA, RACY_WINDOW_NS, load_dir, load_text
+from tether.rules.load import CACHE_SCHEMA, RACY_WINDOW_NS, cache_key, load_dir, load_text
 from tether.store.sqlite import SQLiteStore
 
 RICH = r"""
@@ -59,9 +59,11 @@ def failure(tmp_path: Path) -> dict[str, object]:
 
 
 def rows(db: Path) -> dict[str, list[dict[str, object]]]:
+    """The cached rows by file path (keys without their layout tag; untagged rows as they are)."""
     con = sqlite3.connect(db)
     try:
-        return {p: json.loads(d) for p, d in con.execute("SELECT path, data_json FROM rule_cache")}
+        found = con.execute("SELECT path, data_json FROM rule_cache")
+        return {p.removeprefix(cache_key("")): json.loads(d) for p, d in found}
     finally:
         con.close()
 
@@ -71,14 +73,13 @@ def set_row(db: Path, path: Path, edit: dict[str, object], rules: object = None)
     would find it."""
     con = sqlite3.connect(db)
     try:
-        [(text,)] = con.execute("SELECT data_json FROM rule_cache WHERE path = ?", (str(path),))
+        key = cache_key(str(path))
+        [(text,)] = con.execute("SELECT data_json FROM rule_cache WHERE path = ?", (key,))
         data = json.loads(text)
         data[0].update(edit)
         if rules is not None:
             data[1:] = rules
-        con.execute(
-            "UPDATE rule_cache SET data_json = ? WHERE path = ?", (json.dumps(data), str(path))
-        )
+        con.execute("UPDATE rule_cache SET data_json = ? WHERE path = ?", (json.dumps(data), key))
         con.commit()
     finally:
         con.close()
@@ -220,6 +221,40 @@ def test_rows_of_deleted_and_renamed_files_are_pruned(home: Path, store: SQLiteS
     b.with_name("b2.rule.yaml").unlink()
     assert load_dir(home / "rules", cache=store).rules == []
     assert set(rows(store.path)) == {str(other)}  # another folder's rows stay
+
+
+def test_deleting_one_file_of_an_unchanged_folder_prunes_its_row(
+    home: Path, store: SQLiteStore
+) -> None:
+    text = "name: {0}\nwhen: [{{fact: a, equals: '1'}}]\nthen: [{{action: y}}]\n"
+    a, b = (write_rule(home, n, text.format(n)) for n in "ab")
+    load_dir(home / "rules", cache=store)
+    nested = write_rule(home / "rules", "deeper", text.format("deeper"))  # rules/rules/
+    load_dir(nested.parent, cache=store)
+
+    a.unlink()
+    assert [r.name for r in load_dir(home / "rules", cache=store).rules] == ["b"]
+
+    assert set(rows(store.path)) == {str(b), str(nested)}  # a subfolder is not this folder
+
+
+def test_rows_an_older_tether_wrote_are_neither_misread_nor_kept(
+    home: Path, store: SQLiteStore
+) -> None:
+    """The layout before the tag: ``path -> (mtime_ns, size, [rule dumps])``, trusted on times
+    and size alone. Its rows hold no header; they are never read as this layout's rows."""
+    path = write_rule(home, "r", "name: r\nwhen: [{fact: a, equals: '1'}]\nthen: [{action: y}]\n")
+    st = path.stat()
+    stale = [{"name": "r", "when": [{"fact": "a", "equals": "old"}], "then": [{"action": "y"}]}]
+    store.put_many([(str(path), st.st_mtime_ns, st.st_size, stale)])
+
+    [rule] = load_dir(home / "rules", cache=store).rules
+
+    assert rule.when[0].equals == "1"
+    con = sqlite3.connect(store.path)
+    keys = [k for (k,) in con.execute("SELECT path FROM rule_cache")]
+    con.close()
+    assert keys == [cache_key(str(path))]  # the old row is gone, the old tether re-parses
 
 
 def test_a_file_broken_after_caching_is_reported_not_served(home: Path, store: SQLiteStore) -> None:

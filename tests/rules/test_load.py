@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import write_action, write_rule
 from tether import Tether
 from tether.errors import RuleError
-from tether.rules.load import load_dir, load_file, load_text
+from tether.rules.load import cache_key, load_dir, load_file, load_text
 
 SEED_RULE = r"""name: module_rename
 description: Module path was renamed upstream
@@ -163,8 +163,8 @@ def test_warm_load_uses_cache_and_sees_edits(home: Path) -> None:
     first = Tether(home=home, starter_rules=False)
     assert first.book.get("r") is not None
     first.close()
-    cached = first.store.get_many([str(path)])
-    assert str(path) in cached
+    cached = first.store.get_many([cache_key(str(path))])
+    assert cache_key(str(path)) in cached
     path.write_text("name: r\nwhen: [{fact: a, equals: 2}]\nthen: [{action: y}]\n")
     second = Tether(home=home, starter_rules=False)
     rule = second.book.get("r")
@@ -226,11 +226,12 @@ def test_warm_load_brings_regex_analyses_from_the_cache(home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     # an entry cached without analyses (an older tether) is upgraded on the next warm load
     store = Tether(home=home, starter_rules=False).store
-    mtime_ns, size, data = store.get_many([str(path)])[str(path)]
+    key = cache_key(str(path))
+    mtime_ns, size, data = store.get_many([key])[key]
     del data[1]["__analysis__"]
-    store.put_many([(str(path), mtime_ns, size, data)])
+    store.put_many([(key, mtime_ns, size, data)])
     Tether(home=home, starter_rules=False).load()
-    assert "__analysis__" in store.get_many([str(path)])[str(path)][2][1]
+    assert "__analysis__" in store.get_many([key])[key][2][1]
 
 
 def test_the_cache_key_is_not_a_rule_field() -> None:

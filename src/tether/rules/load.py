@@ -45,6 +45,7 @@ __all__ = [
     "RULE_SUFFIX",
     "LoadResult",
     "RuleCache",
+    "cache_key",
     "load_dir",
     "load_file",
     "load_text",
@@ -60,6 +61,19 @@ RACY_WINDOW_NS = 3_000_000_000
 """A cached file whose modification or change time is less than this (3 s) before the moment
 its row was written is checked by content hash, not by times and size alone: the file system's
 clock ticks coarsely (up to 2 s on FAT), so a rewrite then could keep all of them."""
+
+
+_LAYOUT = "rules/3:"
+
+
+def cache_key(path: str) -> str:
+    """The key of a rule file's row in a :class:`RuleCache`: its path, tagged with the row layout.
+
+    The tag keeps tether versions that wrote other layouts in the same
+    ``tether.db`` (one that trusted times and size alone, say) from reading
+    these rows, and this one from reading theirs.
+    """
+    return _LAYOUT + path
 
 
 class RuleCache(Protocol):
@@ -78,9 +92,9 @@ class RuleCache(Protocol):
         """Store ``(path, mtime_ns, size_bytes, data)`` rows, replacing older ones."""
         ...
 
-    def prune_rule_cache(self, directory: str, keep: Iterable[str]) -> int:
-        """Drop the rows of files directly in ``directory`` whose path is not in ``keep``;
-        returns how many went."""
+    def prune_rule_cache(self, folders: Iterable[str], keep: Iterable[str]) -> int:
+        """Drop the rows of files directly in one of ``folders`` (each a key prefix ending in a
+        path separator) whose key is not in ``keep``; returns how many went."""
         ...
 
 
@@ -211,31 +225,32 @@ def _construct_document(loader: Any, root: Any) -> Any:
     collections, complex keys or recursive aliases is handed whole to PyYAML,
     so the result, and any error, is PyYAML's own.
     """
-    from yaml import MappingNode, ScalarNode, SequenceNode
-
-    def build(node: Any) -> Any:
-        kind = type(node)
-        if kind is ScalarNode:
-            if node.tag == _STR:
-                return node.value
-            return loader.construct_object(node, deep=True)
-        if kind is MappingNode and node.tag == _MAP:
-            out = {}
-            for key_node, value_node in node.value:
-                if type(key_node) is not ScalarNode or key_node.tag == _MERGE:
-                    raise _Unusual
-                out[build(key_node)] = build(value_node)
-            return out
-        if kind is SequenceNode and node.tag == _SEQ:
-            return [build(item) for item in node.value]
-        raise _Unusual
-
     try:
-        return build(root)
+        return _build(root, loader)
     except (_Unusual, TypeError, RecursionError):
         # TypeError: an unhashable key; RecursionError: an alias inside itself (or a very deep
         # document); PyYAML builds (or refuses) those
         return loader.construct_document(root)
+
+
+def _build(node: Any, loader: Any) -> Any:
+    # a module-level function, not a closure: a closure referring to itself is a reference
+    # cycle, which would keep every file's loader alive while load_dir holds off the collector
+    kind = node.id  # "scalar", "mapping", "sequence" (PyYAML's node classes)
+    if kind == "scalar":
+        if node.tag == _STR:
+            return node.value
+        return loader.construct_object(node, deep=True)
+    if kind == "mapping" and node.tag == _MAP:
+        out = {}
+        for key_node, value_node in node.value:
+            if key_node.id != "scalar" or key_node.tag == _MERGE:
+                raise _Unusual
+            out[_build(key_node, loader)] = _build(value_node, loader)
+        return out
+    if kind == "sequence" and node.tag == _SEQ:
+        return [_build(item, loader) for item in node.value]
+    raise _Unusual
 
 
 def load_text(text: str, *, file: str = "<string>") -> list[Rule]:
@@ -331,7 +346,8 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
         return result
 
     paths = [e.path for e in entries]
-    cached = cache.get_many(paths) if cache is not None and paths else {}
+    keys = [cache_key(p) for p in paths]
+    cached = cache.get_many(keys) if cache is not None and keys else {}
     fresh: list[_Row] = []
     seen: dict[str, str] = {}
     schema = _schema()
@@ -340,7 +356,7 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
         try:
             stat = entry.stat()
             key = (stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns, stat.st_ino)
-            rules, content, row = _from_cache(path, key, cached.get(path), schema)
+            rules, content, row = _from_cache(path, key, cached.get(cache_key(path)), schema)
             if rules is None:
                 checked_ns = time.time_ns()  # before the read: a later write is newer than it
                 if content is None:
@@ -370,8 +386,9 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
     if cache is not None:
         if fresh:
             cache.put_many(fresh)
-        if len(cached) < len(paths) or fresh or not paths:
-            cache.prune_rule_cache(str(directory), paths)
+        folder = os.path.join(str(directory), "")
+        # rows of deleted files, and of this folder's files in the layout before the tag
+        cache.prune_rule_cache([cache_key(folder), folder], keys)
     return result
 
 
@@ -402,7 +419,7 @@ def _from_cache(
         content = _read(path)
         if _digest(content) != header.get("hash"):
             return None, content, None
-        row = (path, mtime_ns, size, [{**header, "checked_ns": checked_ns}, *data[1:]])
+        row = (cache_key(path), mtime_ns, size, [{**header, "checked_ns": checked_ns}, *data[1:]])
     try:
         rules = [_from_dump(item, path) for item in data[1:]]
     except (TypeError, KeyError, ValueError, IndexError):
@@ -435,7 +452,7 @@ def _row(
     }
     if not all(_plain(step.params) for rule in rules for step in rule.then):
         return None  # e.g. a date or a set in params, which JSON would change: always parse it
-    return (path, mtime_ns, size, [header, *(_dump(rule) for rule in rules)])
+    return (cache_key(path), mtime_ns, size, [header, *(_dump(rule) for rule in rules)])
 
 
 def _plain(value: Any) -> bool:

@@ -149,12 +149,14 @@ class SQLiteStore:
             [(p, m, s, json.dumps(d, separators=(",", ":"))) for p, m, s, d in rows],
         )
 
-    def prune_rule_cache(self, directory: str, keep: Iterable[str]) -> int:
-        """Drop cached rows of files directly in ``directory`` whose path is not in ``keep``.
+    def prune_rule_cache(self, folders: Iterable[str], keep: Iterable[str]) -> int:
+        """Drop cached rows of files directly in one of ``folders`` whose key is not in ``keep``.
 
         Args:
-            directory: the rules folder, spelled as the cached paths spell it.
-            keep: paths of the files it holds now.
+            folders: key prefixes, each a folder's path ending in a separator (possibly
+                tagged, see ``tether.rules.load.cache_key``); a row is in a folder when its
+                key starts with the prefix and the rest has no separator.
+            keep: keys of the rows to keep.
 
         Returns:
             How many rows were dropped.
@@ -162,12 +164,18 @@ class SQLiteStore:
         Raises:
             StoreError: the store cannot be written.
         """
-        import os.path
+        import os
 
+        prefixes = list(folders)
         kept = set(keep)
         with self._lock:
             paths = [r[0] for r in self._connect().execute("SELECT path FROM rule_cache")]
-        gone = [(p,) for p in paths if p not in kept and os.path.dirname(p) == directory]
+        gone = [
+            (p,)
+            for p in paths
+            if p not in kept
+            and any(p.startswith(f) and os.sep not in p[len(f) :] for f in prefixes)
+        ]
         if gone:
             self._write("DELETE FROM rule_cache WHERE path = ?", gone)
         return len(gone)
