@@ -94,12 +94,6 @@ def test_quiet_says_nothing_when_interrupted(tmp_path: Path, home: Path) -> None
     assert code == 128 + signal.SIGTERM and err == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actions/run.py _call waits with Thread.join: on 3.11 an interrupted join marks the "
-    "still-running worker stopped (threading._wait_for_tstate_lock), so the step is cut short; "
-    "waiting on an Event set by the worker fixes it",
-)
 def test_a_signal_during_a_fix_stops_after_the_step_and_rolls_it_back(
     tmp_path: Path, home: Path
 ) -> None:

@@ -146,6 +146,7 @@ def _call(spec: ActionSpec, params: dict[str, Any], timeout_s: float) -> Any:
     the wait at once.
     """
     box: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.join: an interrupted join marks the thread stopped
 
     def target() -> None:
         try:
@@ -155,16 +156,18 @@ def _call(spec: ActionSpec, params: dict[str, Any], timeout_s: float) -> Any:
                 box["result"] = spec.fn(**params)
         except BaseException as exc:
             box["error"] = exc
+        finally:
+            done.set()
 
     worker = threading.Thread(target=target, name=f"tether-action-{spec.name}", daemon=True)
     worker.start()
     deadline = time.monotonic() + timeout_s
     try:
-        worker.join(timeout_s)
+        done.wait(timeout_s)
     except KeyboardInterrupt:
-        worker.join(max(0.0, deadline - time.monotonic()))
+        done.wait(max(0.0, deadline - time.monotonic()))
         raise
-    if worker.is_alive():
+    if not done.is_set():
         raise TimeoutError(
             f"timed out after {timeout_s:g}s (the action was abandoned and may still be running)"
         )
