@@ -266,10 +266,17 @@ def run_command(
     else:
         out_text, err_text = run.sinks[0].text(), run.sinks[1].text()
     return CommandResult(
-        argv, code, out_text, err_text, time.monotonic() - started, where,
-        truncated=any(sink.truncated for sink in run.sinks), timed_out=run.timed_out,
-        merged=pty, signal=relay.received if relay is not None else None,
-    )  # fmt: skip
+        argv,
+        code,
+        out_text,
+        err_text,
+        time.monotonic() - started,
+        where,
+        truncated=any(sink.truncated for sink in run.sinks),
+        timed_out=run.timed_out,
+        merged=pty,
+        signal=relay.received if relay is not None else None,
+    )
 
 
 def _take_terminal() -> None:
