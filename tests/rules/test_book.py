@@ -348,3 +348,17 @@ def test_case_insensitive_literals_fold_as_re2_does() -> None:
         expected = [r.name for r in rules if match_rule(r, prepare({"stderr": text})) is not None]
         assert expected, text
         assert [m.rule.name for m in book.matching({"stderr": text})] == expected
+
+
+def test_anchor_lines_are_the_lines_holding_an_anchor_for_any_text() -> None:
+    import random
+
+    rng = random.Random(11)
+    for _ in range(5000):
+        data = bytes(rng.choice(b"ab\n") for _ in range(rng.randrange(0, 40)))
+        anchors = tuple(
+            bytes(rng.choice(b"ab") for _ in range(rng.randrange(1, 3)))
+            for _ in range(rng.randrange(1, 4))
+        )
+        expected = b"\n".join(line for line in data.split(b"\n") if any(a in line for a in anchors))
+        assert anchor_lines(data, anchors) == expected, (data, anchors)

@@ -151,19 +151,28 @@ def anchor_lines(data: bytes, anchors: tuple[bytes, ...]) -> bytes:
     b'a 1\\nc 1 1'
     """
     size = len(data)
-    nexts = [data.find(anchor) for anchor in anchors]
     parts = []
-    while True:
-        pos = min((p for p in nexts if p >= 0), default=-1)
-        if pos < 0:
-            break
-        end = data.find(b"\n", pos)
-        if end < 0:
-            end = size
-        parts.append(data[data.rfind(b"\n", 0, pos) + 1 : end])
-        for i, p in enumerate(nexts):
-            if 0 <= p <= end:
-                nexts[i] = data.find(anchors[i], end + 1)
+    if len(anchors) == 1:  # the usual case, without the bookkeeping of several anchors
+        anchor = anchors[0]
+        pos = data.find(anchor)
+        while pos >= 0:
+            end = data.find(b"\n", pos)
+            if end < 0:
+                parts.append(data[data.rfind(b"\n", 0, pos) + 1 :])
+                break
+            parts.append(data[data.rfind(b"\n", 0, pos) + 1 : end])
+            pos = data.find(anchor, end + 1)
+        return b"\n".join(parts)
+    spans: dict[int, int] = {}  # start -> end of each line holding an anchor
+    for anchor in anchors:
+        pos = data.find(anchor)
+        while pos >= 0:
+            end = data.find(b"\n", pos)
+            if end < 0:
+                end = size
+            spans[data.rfind(b"\n", 0, pos) + 1] = end
+            pos = data.find(anchor, end + 1)
+    parts = [data[start : spans[start]] for start in sorted(spans)]
     return b"\n".join(parts)
 
 
