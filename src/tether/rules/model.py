@@ -91,7 +91,9 @@ def compile_regex(pattern: str) -> Any:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, validate_assignment=False, defer_build=True
+    )
 
 
 class Fact(_Model):
