@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def age_row(db: Path, path: Path) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     store = SQLiteStore(tmp_path / "tether.db")
     yield store
     store.close()
@@ -183,7 +184,7 @@ def test_a_racily_clean_file_that_did_not_change_is_served_and_its_row_refreshed
 
     assert rule.description == "cached"  # same hash: the cached rules are used
     header = rows(store.path)[str(path)][0]
-    assert header["checked_ns"] > path.stat().st_mtime_ns  # re-stamped after the check
+    assert int(str(header["checked_ns"])) > path.stat().st_mtime_ns  # re-stamped after the check
     assert rows(store.path)[str(path)][1]["__analysis__"]  # the row keeps its analyses
 
 
