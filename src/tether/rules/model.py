@@ -32,7 +32,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -135,9 +134,9 @@ class Fact(_Model):
 
     @field_validator("regex")
     @classmethod
-    def _regex_compiles(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # data from the rule cache was compiled when its file was read; it compiles on first use
-        if value is not None and not (info.context or {}).get("compiled_before"):
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        # rules from the rule cache are not validated (rule_from_dump): they compile on first use
+        if value is not None:
             compile_regex(value)
         return value
 
