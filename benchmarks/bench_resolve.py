@@ -393,6 +393,10 @@ def make_contexts(
 # --------------------------------------------------------------------------------------
 
 
+_STARTER = os.environ.get("TETHER_BENCH_STARTER", "1") == "1"
+"""Whether the children load the starter pack beside the generated rules (``--no-starter``)."""
+
+
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -405,7 +409,7 @@ def child_load(home: str) -> dict:
 
     t1 = time.perf_counter()
     c1 = time.process_time()
-    engine = Tether(home=home)
+    engine = Tether(home=home, starter_rules=_STARTER)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         book = engine.load()
@@ -428,7 +432,7 @@ def child_resolve(home: str, ctx_file: str, expected: str, iters: int, budget_s:
     from tether.rules.match import prepare
 
     contexts = json.loads(Path(ctx_file).read_text(encoding="utf-8"))
-    engine = Tether(home=home)
+    engine = Tether(home=home, starter_rules=_STARTER)
     t0 = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - t0
@@ -477,8 +481,9 @@ def child_resolve(home: str, ctx_file: str, expected: str, iters: int, budget_s:
     }
 
 
-def run_child(args: list[str], timeout: float, src: Path | None) -> dict:
+def run_child(args: list[str], timeout: float, src: Path | None, starter: bool = True) -> dict:
     env = dict(os.environ)
+    env["TETHER_BENCH_STARTER"] = "1" if starter else "0"
     if src is not None:  # the baseline's sources first, so its `tether` is the one imported
         env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep
@@ -516,16 +521,17 @@ def bench_code(
 ) -> dict:
     for stale in home.glob("tether.db*"):
         stale.unlink()
-    cold = run_child(["load", str(home)], args.timeout, src)
+    cold = run_child(["load", str(home)], args.timeout, src, args.starter)
     if src is not None and not str(cold["tether_file"]).startswith(str(src)):
         raise RuntimeError(f"the {label} child imported {cold['tether_file']}, not {src}")
     print(f"  N={n} {label}: cold load {cold['load_s']:.2f}s", file=sys.stderr, flush=True)
-    warm = run_child(["load", str(home)], args.timeout, src)
+    warm = run_child(["load", str(home)], args.timeout, src, args.starter)
     print(f"  N={n} {label}: warm load {warm['load_s']:.2f}s", file=sys.stderr, flush=True)
     res = run_child(
         ["resolve", str(home), str(ctx_file), chosen.name, str(args.iters), str(args.budget_s)],
         args.timeout,
         src,
+        args.starter,
     )
     print(
         f"  N={n} {label}: resolve p50 {res['p50_s'] * 1e3:.2f} ms ({res['samples']} samples)",
@@ -590,13 +596,16 @@ def print_tables(results: list[dict], baseline: str | None) -> None:
             f"{'/'.join(map(str, res['matched'])):>4} | {'yes' if ok else 'NO'}"
         )
     print()
-    print("  code: the baseline commit or this tree; rules: rules in force (generated + starter")
-    print("  pack); cold: Tether(home).load() in a fresh process without tether.db; warm: the")
-    print("  same again (the rule cache filled); cpu: that process's CPU seconds for it; index:")
-    print("  the first resolve after a warm load (builds the prefilter); p50/p99 (wall) and cpu")
-    print("  p50 exclude it; gates: rules under an equals-fact dict / the RE2 literal sets /")
-    print("  always checked; cand: rules checked in full per resolve (median); hits: rules")
-    print("  returned per call; ok: the expected rule on every call and no load errors.")
+    for line in (
+        "code: the baseline commit or this tree; rules: rules in force (generated + starter",
+        "pack, unless --no-starter); cold: Tether(home).load() in a fresh process without",
+        "tether.db; warm: the same again (the rule cache filled); cpu: that process's CPU",
+        "seconds for it; index: the first resolve after a warm load (builds the prefilter);",
+        "p50/p99 (wall) and cpu p50 exclude it; gates: rules under an equals-fact dict / the",
+        "RE2 literal sets / always checked; cand: rules checked in full per resolve (median);",
+        "hits: rules returned per call; ok: the expected rule on every call, no load errors.",
+    ):
+        print("  " + line)
 
     if baseline is not None:
         print()
@@ -670,15 +679,22 @@ def main() -> None:
         "--sizes", default="10000", help="comma-separated rule counts (default: 10000)"
     )
     parser.add_argument("--quick", action="store_true", help="only N = 100 and 1000")
+    parser.add_argument("--max-n", type=int, default=None, help="leave out sizes above this")
     parser.add_argument(
         "--baseline",
         default=BASELINE,
         help=f"commit to compare with (default: {BASELINE}); 'none' to skip",
     )
+    parser.add_argument(
+        "--no-starter",
+        dest="starter",
+        action="store_false",
+        help="generated rules only: leave out the starter pack (it differs between commits)",
+    )
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--iters", type=int, default=300, help="timed resolve calls per N (max)")
     parser.add_argument(
-        "--budget-s", type=float, default=5.0, help="stop timing resolve after this (>= 20 calls)"
+        "--budget-s", type=float, default=20.0, help="stop timing resolve after this (>= 20 calls)"
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="per-subprocess timeout")
     parser.add_argument("--tmpdir", default=None, help="where temporary homes go")
@@ -686,6 +702,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sizes = [100, 1_000] if args.quick else [int(n) for n in args.sizes.split(",")]
+    sizes = [n for n in sizes if args.max_n is None or n <= args.max_n]
     baseline = None if args.baseline.lower() == "none" else args.baseline
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}, "

@@ -356,11 +356,13 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
         try:
             stat = entry.stat()
             key = (stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns, stat.st_ino)
-            rules, content, row = _from_cache(path, key, cached.get(cache_key(path)), schema)
+            rules, read, row = _from_cache(path, key, cached.get(cache_key(path)), schema)
             if rules is None:
-                checked_ns = time.time_ns()  # before the read: a later write is newer than it
-                if content is None:
+                if read is None:
+                    checked_ns = time.time_ns()  # before the read: a later write is newer
                     content = _read(path)
+                else:
+                    content, checked_ns = read
                 rules = load_text(_decode(content, path), file=path)
                 row = _row(path, key, content, checked_ns, rules, schema)
                 for rule in rules:
@@ -394,11 +396,12 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
 
 def _from_cache(
     path: str, key: tuple[int, int, int, int], hit: Any, schema: str
-) -> tuple[list[Rule] | None, bytes | None, _Row | None]:
-    """``(rules, content, row)`` for a file from its cached row.
+) -> tuple[list[Rule] | None, tuple[bytes, int] | None, _Row | None]:
+    """``(rules, read, row)`` for a file from its cached row.
 
-    ``rules`` is ``None`` when the row is missing, stale or unreadable (then
-    ``content`` holds the file's bytes if they were read to find out).
+    ``rules`` is ``None`` when the row is missing, stale or unreadable.
+    ``read`` is ``(content, checked_ns)`` when the file was read to compare
+    hashes (``checked_ns``: the clock just before the read), else ``None``.
     ``row`` is a refreshed row to write back (a racily clean file whose hash
     matched), else ``None``.
     """
@@ -411,20 +414,20 @@ def _from_cache(
         or (mtime_ns, size, header.get("ctime_ns"), header.get("inode")) != key
     ):
         return None, None, None
-    content = None
+    read = None
     row = None
     checked_ns = header.get("checked_ns")
     if not isinstance(checked_ns, int) or max(key[0], key[2]) > checked_ns - RACY_WINDOW_NS:
         checked_ns = time.time_ns()
-        content = _read(path)
-        if _digest(content) != header.get("hash"):
-            return None, content, None
+        read = (_read(path), checked_ns)
+        if _digest(read[0]) != header.get("hash"):
+            return None, read, None
         row = (cache_key(path), mtime_ns, size, [{**header, "checked_ns": checked_ns}, *data[1:]])
     try:
         rules = [_from_dump(item, path) for item in data[1:]]
     except (TypeError, KeyError, ValueError, IndexError):
-        return None, content, None  # not what this version writes
-    return rules, content, row
+        return None, read, None  # not what this version writes
+    return rules, read, row
 
 
 def _from_dump(item: dict[str, Any], path: str) -> Rule:
