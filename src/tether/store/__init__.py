@@ -38,11 +38,17 @@ class Store(Protocol):
         ...
 
     def get_many(self, paths: Iterable[str]) -> dict[str, tuple[int, int, list[dict[str, Any]]]]:
-        """Cached parsed rule files (see ``tether.rules.load.RuleCache``)."""
+        """Cached parsed rule files by key (``tether.rules.load.cache_key(path)``); the data is
+        opaque, written only by ``tether.rules.load.load_dir``."""
         ...
 
     def put_many(self, rows: Iterable[tuple[str, int, int, list[dict[str, Any]]]]) -> None:
-        """Cache parsed rule files."""
+        """Cache parsed rule files (keys and data as :meth:`get_many` returns them)."""
+        ...
+
+    def prune_rule_cache(self, folders: Iterable[str], keep: Iterable[str]) -> int:
+        """Drop the cached rows of files directly in one of ``folders`` whose key is not in
+        ``keep`` (deleted or renamed rule files); returns how many rows went."""
         ...
 
     def save_regulator_state(self, user_id: str, state_json: str) -> None:
