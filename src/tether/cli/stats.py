@@ -20,6 +20,8 @@ from typing import Any
 
 import typer
 
+from tether.cli.rules import HomeOption
+
 __all__ = ["register"]
 
 _EXAMPLE_RULE = """\
@@ -60,15 +62,6 @@ def report_missing_tool(tool: str) -> str:
     """Fail with a clear message: installing software is left to you."""
     raise RuntimeError(f"{tool} is not installed; install it, then re-run")
 '''
-
-
-HomeOption = typer.Option(
-    None,
-    "--home",
-    "-d",
-    metavar="DIR",
-    help="tether home (default: $TETHER_HOME, else the nearest .tether/ here or above).",
-)
 
 
 def stats(
