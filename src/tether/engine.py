@@ -24,7 +24,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,7 +35,7 @@ from tether.tools import DEFAULT_TOOL_TIMEOUT_S, ToolRegistry
 if TYPE_CHECKING:
     from tether.actions.run import RuleRun
     from tether.config import Config
-    from tether.explore.session import ExploreSession
+    from tether.explore.session import ExploreDeps, ExploreSession
     from tether.llm.client import LLM
     from tether.recover.command import CommandResult
     from tether.recover.loop import (
@@ -95,6 +94,10 @@ class Tether:
         llm: the model for exploration and LLM-action rules: ``"provider/model"``, a
             pydantic-ai model, a :class:`tether.testing.ScriptedModel` or an
             :class:`~tether.llm.LLM` (default: ``engine.llm`` from ``config.yaml``).
+        explorer: what answers the recovery loop's
+            :class:`~tether.recover.loop.Explore` requests: ``(Explore) -> Explored``
+            (default: this engine's :attr:`exploring` session, which runs the model). The seam
+            for tests and for hosts with their own explorer, as httpx's ``transport=``.
     """
 
     def __init__(
@@ -112,8 +115,14 @@ class Tether:
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[RecoveryEvent], None] | None = None,
         llm: str | LLM | Any = None,
+        explorer: Callable[[Explore], Explored] | None = None,
     ) -> None:
+        from tether.store.homefiles import HomeFiles
+
         self.home = resolve_home(home)
+        self.files = HomeFiles(self.home)
+        """Every write under the home goes through it (rules, actions, archive, observations)."""
+        self._explorer = explorer
         self._llm_arg = llm
         self._llm: LLM | None = None
         self._overrides: dict[str, Any] = {
@@ -254,20 +263,12 @@ class Tether:
         Raises:
             StoreError: a permanent rule could not be written.
         """
-        rule._ephemeral = ephemeral
-        if not ephemeral:
-            self._write_rule(rule)
+        if ephemeral:
+            rule.placed(ephemeral=True)
+        else:
+            rule.placed(source=self.files.write_rule(rule))
         self.book.add(rule)
         return rule
-
-    def _write_rule(self, rule: Rule) -> Path:
-        from tether.store.files import atomic_write
-
-        path = self.home / "rules" / f"{rule.name}.rule.yaml"
-        atomic_write(path, rule.to_yaml())
-        rule._source = path
-        rule._ephemeral = False
-        return path
 
     def promote(self, rule: Rule) -> None:
         """Make a verified ephemeral rule permanent (no-op for permanent rules).
@@ -279,7 +280,7 @@ class Tether:
             if self._exploring is not None and self._exploring.promote(rule):
                 return
             if rule.ephemeral:
-                self._write_rule(rule)
+                rule.placed(source=self.files.write_rule(rule))
         except (OSError, TetherError) as exc:
             self._warn(f"could not promote rule {rule.name!r}: {exc}")
 
@@ -347,8 +348,42 @@ class Tether:
         if self._exploring is None:
             from tether.explore.session import ExploreSession
 
-            self._exploring = ExploreSession(self)
+            self._exploring = ExploreSession(self._explore_deps())
         return self._exploring
+
+    def _explore_deps(self) -> ExploreDeps:
+        from tether.explore.session import ExploreDeps, ExploreLimits
+        from tether.tools import default_tools
+
+        def limits() -> ExploreLimits:
+            c = self.config.engine
+            return ExploreLimits(
+                session_limit=c.session_limit,
+                max_tool_calls=c.max_tool_calls_per_session,
+                max_tokens=c.max_tokens_per_session,
+                wall_clock_s=c.explore_wall_clock_s,
+                allow_escalation=c.allow_escalation,
+                archive=c.archive_llm_attempt,
+            )
+
+        def emit(kind: str, data: dict[str, Any]) -> None:
+            from tether.recover.loop import RecoveryEvent
+
+            self._emit(RecoveryEvent(kind, data))
+
+        return ExploreDeps(
+            files=self.files,
+            llm=lambda: self.llm,
+            book=lambda: self.book,
+            actions=self.actions,
+            tools=lambda: [*default_tools, *self.tools],
+            near_misses=self.near_misses,
+            limits=limits,
+            emit=emit,
+            listening=lambda: self.on_event is not None,
+            warn=self._warn,
+            clock=self.clock,
+        )
 
     def explore(
         self,
@@ -396,6 +431,8 @@ class Tether:
         return found.rule
 
     def _explore_request(self, request: Explore) -> Explored:
+        if self._explorer is not None:
+            return self._explorer(request)
         return self.exploring.answer(request)
 
     # -- model ------------------------------------------------------------------------------------
@@ -645,14 +682,19 @@ class Tether:
     def _warn(self, message: str) -> None:
         warnings.warn(f"tether: {message}", RuntimeWarning, stacklevel=3)
 
-    def _record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
-        from tether.store.observations import append_observation
+    def _emit(self, event: RecoveryEvent) -> None:
+        """Hand ``event`` to ``on_event``; a watcher that raises is warned about, never fatal."""
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception as exc:
+                self._warn(f"on_event callback raised: {exc}")
 
+    def _record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
         outcome = "success" if attempt.outcome in ("success", "progress") else "failure"
-        record = {"time_utc": datetime.now(UTC).isoformat(), **observation}
         try:
             self.store.record_outcome(rule.name, outcome)
-            append_observation(self.home / "observations.jsonl", record)
+            self.files.observe(observation)
         except (StoreError, OSError) as exc:
             if not self._store_warned:
                 self._store_warned = True
@@ -661,13 +703,11 @@ class Tether:
     def _record_unmatched(self, context: Context, reason: str) -> None:
         """Keep the context of a failure no rule fired for (``outcome: "unmatched"``), so that
         ``tether rules test`` and ``tether explore`` can be fed the real failure later."""
-        from tether.store.observations import append_observation
-
         kept = {k: (v[-16384:] if isinstance(v, str) else v) for k, v in context.items()}
-        record = {"time_utc": datetime.now(UTC).isoformat(), "kind": "unmatched", "rule": None,
-                  "outcome": "unmatched", "reason": reason, "context": kept}  # fmt: skip
+        record = {"kind": "unmatched", "rule": None, "outcome": "unmatched", "reason": reason,
+                  "context": kept}  # fmt: skip
         try:
-            append_observation(self.home / "observations.jsonl", record)
+            self.files.observe(record)
         except (StoreError, OSError) as exc:
             if not self._store_warned:
                 self._store_warned = True
@@ -710,11 +750,7 @@ class _Services:
             return f"rule {rule.name!r} did not fix the failure ({reason})"
 
     def emit(self, event: RecoveryEvent) -> None:
-        if self.engine.on_event is not None:
-            try:
-                self.engine.on_event(event)
-            except Exception as exc:
-                self.engine._warn(f"on_event callback raised: {exc}")
+        self.engine._emit(event)
 
 
 def _scripted_model(home: Path, file: str) -> Any:

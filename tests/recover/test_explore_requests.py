@@ -23,17 +23,16 @@ RULE = load_text(
 
 
 def engine(home: Path, answers: list[Explored], asked: list[Explore]) -> Tether:
-    t = Tether(home=home, starter_rules=False)
+    def explore(request: Explore) -> Explored:
+        asked.append(request)
+        return answers.pop(0)
+
+    t = Tether(home=home, starter_rules=False, explorer=explore)
 
     @t.action("say")
     def say(text: str) -> str:
         return text  # does not fix anything
 
-    def explore(request: Explore) -> Explored:
-        asked.append(request)
-        return answers.pop(0)
-
-    t._explore_request = explore  # type: ignore[method-assign]
     return t
 
 

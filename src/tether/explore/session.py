@@ -29,9 +29,10 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,15 +44,70 @@ from tether.recover.fingerprint import fingerprint
 from tether.rules.model import Rule
 
 if TYPE_CHECKING:
-    from tether.engine import Tether
+    from tether._types import Context
+    from tether.actions.registry import ActionRegistry
     from tether.llm.client import LLM
     from tether.recover.loop import Explore, Explored
+    from tether.resolve import NearMiss
+    from tether.rules.book import RuleBook
+    from tether.store.homefiles import HomeFiles
     from tether.tools.tool import Tool
 
-__all__ = ["ExploreSession"]
+__all__ = ["ExploreDeps", "ExploreLimits", "ExploreSession"]
 
 _OBSERVATION_TAIL_BYTES = 2 * 1024 * 1024
 """How much of ``observations.jsonl`` is read back for earlier rejections."""
+
+
+@dataclass(frozen=True)
+class ExploreLimits:
+    """The budgets of one engine's explorations (``engine.*`` in ``config.yaml``)."""
+
+    session_limit: int
+    """Explorations (model loops) one engine may start."""
+    max_tool_calls: int
+    """Tool calls per exploration."""
+    max_tokens: int
+    """Tokens (input + output) per exploration."""
+    wall_clock_s: float
+    """Seconds per exploration."""
+    allow_escalation: bool
+    """A rejected or given-up exploration hands over to the secondary model once."""
+    archive: bool
+    """Keep rejected rules and actions under ``<home>/archive/``."""
+
+
+@dataclass(frozen=True)
+class ExploreDeps:
+    """What an :class:`ExploreSession` needs, built once by the engine (the composition root).
+
+    Values that are read lazily (the model, the rule book, the config's limits) are callables,
+    so that building the deps reads nothing from disk.
+    """
+
+    files: HomeFiles
+    """The home's files: rules, actions, archive and observations are written through it."""
+    llm: Callable[[], LLM | None]
+    """The configured model, or ``None``; raises :class:`~tether.errors.TetherError` when the
+    setting is unusable."""
+    book: Callable[[], RuleBook]
+    """The rule book in force (loading rules and actions on first call)."""
+    actions: ActionRegistry
+    """The engine's action registry: an explored action is registered here while ephemeral."""
+    tools: Callable[[], Sequence[Tool]]
+    """The user's tools for the model (the defaults and the engine's)."""
+    near_misses: Callable[[Context, int], list[NearMiss]]
+    """``(context, k)`` -> up to ``k`` rules that read like the failure."""
+    limits: Callable[[], ExploreLimits]
+    """The budgets, from the config."""
+    emit: Callable[[str, dict[str, Any]], None]
+    """``(kind, data)`` to the engine's event watcher; must not raise."""
+    listening: Callable[[], bool]
+    """Whether anyone watches events (if not, a notice is a warning instead)."""
+    warn: Callable[[str], None]
+    """Warn the user (a ``RuntimeWarning``); must not raise."""
+    clock: Callable[[], float] = field(default=time.monotonic)
+    """Monotonic seconds."""
 
 
 @dataclass
@@ -65,10 +121,14 @@ class _Pending:
 
 
 class ExploreSession:
-    """The exploration state of one :class:`~tether.Tether` (see the module docstring)."""
+    """The exploration state of one engine (see the module docstring).
 
-    def __init__(self, engine: Tether) -> None:
-        self.engine = engine
+    Args:
+        deps: what the session works with (see :class:`ExploreDeps`).
+    """
+
+    def __init__(self, deps: ExploreDeps) -> None:
+        self.deps = deps
         self.started = 0
         """Explorations started (model loops), compared with ``session_limit``."""
         self.cache: dict[str, Rule] = {}
@@ -80,13 +140,13 @@ class ExploreSession:
     def problem(self) -> str | None:
         """Why exploration cannot run now, or ``None`` when it can."""
         try:
-            llm = self.engine.llm
+            llm = self.deps.llm()
         except TetherError as exc:
             return f"the model setting is unusable: {exc}"
         if llm is None:
             return (
                 "no model is configured: set engine.llm in "
-                f"{self.engine.home / 'config.yaml'} (e.g. anthropic/claude-sonnet-4-20250514) "
+                f"{self.deps.files.home / 'config.yaml'} (e.g. anthropic/claude-sonnet-4-20250514) "
                 "or pass Tether(llm=...)"
             )
         spec = llm.slots[0].spec
@@ -98,7 +158,7 @@ class ExploreSession:
             and not any(os.environ.get(var) for var in spec.info.env)
         ):
             return f"model {spec} has no API key: set {' or '.join(spec.info.env)}"
-        limit = self.engine.config.engine.session_limit
+        limit = self.deps.limits().session_limit
         if self.started >= limit:
             return (
                 f"session_limit reached ({self.started} of {limit} explorations in this session); "
@@ -108,13 +168,11 @@ class ExploreSession:
 
     def notice(self, reason: str) -> None:
         """Say once why exploration did not run."""
-        from tether.recover.loop import RecoveryEvent
-
         if reason in self._said:
             return
         self._said.add(reason)
-        if self.engine.on_event is not None:
-            self.engine._services().emit(RecoveryEvent("explore_skipped", {"reason": reason}))
+        if self.deps.listening():
+            self.deps.emit("explore_skipped", {"reason": reason})
         else:
             warnings.warn(f"tether: not exploring: {reason}", RuntimeWarning, stacklevel=2)
 
@@ -122,12 +180,14 @@ class ExploreSession:
 
     def settings(self, hint: str | None, allow_escalation: bool | None) -> ExploreSettings:
         """Budgets from the engine's config, with this run's hint and escalation switch."""
-        c = self.engine.config.engine
+        c = self.deps.limits()
         return ExploreSettings(
-            max_tool_calls=c.max_tool_calls_per_session, max_tokens=c.max_tokens_per_session,
-            wall_clock_s=c.explore_wall_clock_s, hint=hint,
+            max_tool_calls=c.max_tool_calls,
+            max_tokens=c.max_tokens,
+            wall_clock_s=c.wall_clock_s,
+            hint=hint,
             allow_escalation=c.allow_escalation if allow_escalation is None else allow_escalation,
-        )  # fmt: skip
+        )
 
     def run(
         self,
@@ -152,7 +212,7 @@ class ExploreSession:
 
         fp = fingerprint(context)
         cached = self.cache.get(fp)
-        if cached is not None and cached.name in self.engine.book and cached.name not in tried:
+        if cached is not None and cached.name in self.deps.book() and cached.name not in tried:
             captures = match_context(cached, dict(context))
             if captures is not None:
                 self._emit("explore_cached", {"rule": cached.name})
@@ -161,7 +221,7 @@ class ExploreSession:
         why = self.problem()
         if why is not None:
             raise ExplorationError(f"not exploring: {why}")
-        llm = self.engine.llm
+        llm = self.deps.llm()
         assert llm is not None
         if escalate:
             stronger = secondary_llm(llm)
@@ -228,28 +288,30 @@ class ExploreSession:
         hint: str | None,
         allow_escalation: bool | None,
     ) -> Explorer:
-        from tether.tools import default_tools
-
-        engine = self.engine
-        book = engine.book  # loads rules and actions
+        deps = self.deps
+        book = deps.book()  # loads rules and actions
         cwd = context.get("cwd")
         workspace = Path(str(cwd)) if cwd else Path.cwd()
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         fp = fingerprint(context)[3:11]
-        user_tools = {t.name: t for t in [*default_tools, *engine.tools, *tools]}
+        user_tools = {t.name: t for t in [*deps.tools(), *tools]}
+        files = deps.files
         return Explorer(
-            llm, rules=list(book), actions={a.name: signature_of(a) for a in engine.actions},
-            tools=list(user_tools.values()), near_misses=engine.near_misses(dict(context), 3),
-            workspace=workspace, protected=[engine.home / "rules", engine.home / "actions"],
+            llm,
+            rules=list(book),
+            actions={a.name: signature_of(a) for a in deps.actions},
+            tools=list(user_tools.values()),
+            near_misses=deps.near_misses(dict(context), 3),
+            workspace=workspace,
+            protected=[files.rules_dir, files.actions_dir],
             settings=self.settings(hint, allow_escalation),
-            trace_path=lambda n: engine.home / "traces" / f"explore-{stamp}-{fp}-{n}.jsonl",
-            on_event=lambda event: self._emit("explore", event), clock=engine.clock,
-        )  # fmt: skip
+            trace_path=lambda n: files.trace_path(f"explore-{stamp}-{fp}-{n}.jsonl"),
+            on_event=lambda event: self._emit("explore", event),
+            clock=deps.clock,
+        )
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        from tether.recover.loop import RecoveryEvent
-
-        self.engine._services().emit(RecoveryEvent(kind, data))
+        self.deps.emit(kind, data)
 
     # -- ephemeral rules -------------------------------------------------------------------------
 
@@ -277,9 +339,9 @@ class ExploreSession:
             if errors:
                 raise errors[0]
             for spec in registry:
-                self.engine.actions.register(spec.name, description=spec.description)(spec.fn)
+                self.deps.actions.register(spec.name, description=spec.description)(spec.fn)
                 names.append(spec.name)
-        self.engine.add_rule(rule, ephemeral=True)
+        self.deps.book().add(rule.placed(ephemeral=True))
         return names
 
     def promote(self, rule: Rule) -> bool:
@@ -292,27 +354,16 @@ class ExploreSession:
         if pending is None:
             return False
         submission = pending.exploration.submission
+        files = self.deps.files
         written = []
         if submission is not None and submission.action_code:
-            written.append(str(self._write_action(rule, submission)))
+            stem = action_file_stem(rule.name)
+            written.append(str(files.write_action(stem, submission.action_code)))
         if rule.ephemeral:
-            written.append(str(self.engine._write_rule(rule)))
+            written.append(str(files.write_rule(rule)))
+            rule.placed(source=Path(written[-1]))
         self._emit("promoted", {"rule": rule.name, "files": written})
         return True
-
-    def _write_action(self, rule: Rule, submission: Submission) -> Path:
-        from tether.store.files import atomic_write
-
-        directory = self.engine.home / "actions"
-        stem = action_file_stem(rule.name)
-        path = directory / f"{stem}.py"
-        n = 2
-        while path.exists() and path.read_text(encoding="utf-8") != submission.action_code:
-            path = directory / f"{stem}_{n}.py"
-            n += 1
-        assert submission.action_code is not None
-        atomic_write(path, submission.action_code)
-        return path
 
     def reject(self, rule: Rule, reason: str) -> str:
         """Drop an explored rule that did not verify; returns the rejection message."""
@@ -321,27 +372,24 @@ class ExploreSession:
         if pending is None:
             return message
         if rule.ephemeral:
-            self.engine.book.remove(rule.name)
+            self.deps.book().remove(rule.name)
             for name in pending.actions:
-                self.engine.actions.remove(name)
+                self.deps.actions.remove(name)
         self.cache = {fp: r for fp, r in self.cache.items() if r.name != rule.name}
-        if self.engine.config.engine.archive_llm_attempt and pending.exploration.submission:
+        if self.deps.limits().archive and pending.exploration.submission:
             self._archive(rule, pending.exploration.submission, message)
         self._emit("explore_rejected", {"rule": rule.name, "reason": reason})
         return message
 
     def _archive(self, rule: Rule, submission: Submission, message: str) -> None:
-        from tether.store.files import atomic_write
-
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        folder = self.engine.home / "archive" / f"{stamp}-{rule.name}"
+        kept = {f"{rule.name}.rule.yaml": rule.to_yaml()}
+        if submission.action_code:
+            kept[f"{action_file_stem(rule.name)}.py"] = submission.action_code
+        kept["REJECTED.txt"] = message + "\n"
         try:
-            atomic_write(folder / f"{rule.name}.rule.yaml", rule.to_yaml())
-            if submission.action_code:
-                atomic_write(folder / f"{action_file_stem(rule.name)}.py", submission.action_code)
-            atomic_write(folder / "REJECTED.txt", message + "\n")
+            self.deps.files.archive(rule.name, kept)
         except OSError as exc:
-            self.engine._warn(f"could not archive rejected rule {rule.name!r}: {exc}")
+            self.deps.warn(f"could not archive rejected rule {rule.name!r}: {exc}")
 
     # -- records -------------------------------------------------------------------------------
 
@@ -358,34 +406,17 @@ class ExploreSession:
 
     def observe(self, found: Exploration, outcome: str, fp: str, target: str) -> None:
         """Append an exploration's own record to ``observations.jsonl`` (never raises)."""
-        from tether.store.observations import append_observation
-
-        record = {"time_utc": datetime.now(UTC).isoformat(), "kind": "exploration",
-                  "target": target, "outcome": outcome, **self.record_of(found, fp)}  # fmt: skip
+        record = {"kind": "exploration", "target": target, "outcome": outcome,
+                  **self.record_of(found, fp)}  # fmt: skip
         try:
-            append_observation(self.engine.home / "observations.jsonl", record)
+            self.deps.files.observe(record)
         except (StoreError, OSError) as exc:
-            self.engine._warn(f"exploration record not kept: {exc}")
+            self.deps.warn(f"exploration record not kept: {exc}")
 
     def earlier_rejections(self, fp: str) -> list[str]:
         """What was explored for this failure before (any process) and did not hold up."""
-        import json
-
-        path = self.engine.home / "observations.jsonl"
-        try:
-            with path.open("rb") as fh:
-                fh.seek(max(path.stat().st_size - _OBSERVATION_TAIL_BYTES, 0))
-                lines = fh.read().decode("utf-8", errors="replace").splitlines()
-        except OSError:
-            return []
         out: list[str] = []
-        for line in lines:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(rec, dict):
-                continue
+        for rec in self.deps.files.recent_observations(_OBSERVATION_TAIL_BYTES):
             llm = rec.get("llm") if isinstance(rec.get("llm"), dict) else None
             if llm is not None and llm.get("fingerprint") == fp and llm.get("outcome") == "failure":
                 out.append(llm.get("rejection") or f"rule {llm.get('rule')!r} did not fix it")
