@@ -650,16 +650,23 @@ class Tether:
             run = RuleRun(rule.name, error=f"not applied: tether cannot tell where the failing "
                                            f"step ran ({unknown}), and a fix is never made in "
                                            "the wrong place")  # fmt: skip
-        elif context.get("cwd"):
+        elif context.get("cwd") and rule.kind != "llm" and not self._knows_directory(rule):
+            # an action relying on the process's working directory: one at a time, under a lock
             with _working_directory(Path(str(context["cwd"]))):
                 run = self._apply(rule, request.match.captures, context)
-        else:
+        else:  # the job's directory is passed to every action: no process-wide state
             run = self._apply(rule, request.match.captures, context)
         steps = [(s.action, s.ok, s.result if s.ok else s.error) for s in run.steps]
         self._services().emit(
             RecoveryEvent("applied", {"rule": run.rule, "steps": steps, "error": run.error})
         )
         return run
+
+    def _knows_directory(self, rule: Rule) -> bool:
+        from tether.actions.run import knows_directory
+
+        self.load()  # actions in <home>/actions are discovered with the rules
+        return knows_directory(rule, self.actions)
 
     def _services(self) -> _Services:
         return _Services(self)
@@ -779,8 +786,8 @@ def _scripted_model(home: Path, file: str) -> Any:
 
 
 _CHDIR_LOCK = threading.RLock()
-"""The working directory is the process's: actions that rely on it (declaring no ``ctx``)
-run one at a time."""
+"""The working directory is the process's: actions that rely on it (declaring none of ``ctx``,
+``cwd`` or ``workspace``) run one at a time, across every engine of the process."""
 
 
 class _working_directory:

@@ -35,6 +35,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 FIX_PARAM = "ctx"
 """The parameter through which an action gets its :class:`~tether.actions.fix.FixContext`."""
 
+DIRECTORY_PARAMS = frozenset({FIX_PARAM, "cwd", "workspace"})
+"""Parameters through which an action learns the job's directory (see ``knows_directory``)."""
+
 
 @dataclass
 class ActionSpec:
@@ -68,6 +71,13 @@ class ActionSpec:
     def wants_fix_context(self) -> bool:
         """True when the function declares ``ctx`` (a :class:`~tether.actions.fix.FixContext`)."""
         return FIX_PARAM in inspect.signature(self.fn).parameters
+
+    @property
+    def knows_directory(self) -> bool:
+        """True when the function is given the job's directory instead of relying on the
+        process's working directory: it declares ``ctx`` (a FixContext, rooted there), or a
+        ``cwd`` or ``workspace`` parameter (filled with the job's directory)."""
+        return not DIRECTORY_PARAMS.isdisjoint(inspect.signature(self.fn).parameters)
 
     def _params_model(self) -> Any:
         if self._model is None:

@@ -27,7 +27,14 @@ from tether.errors import ActionError
 from tether.rules.lint import placeholders
 from tether.rules.model import Rule
 
-__all__ = ["DEFAULT_ACTION_TIMEOUT_S", "RuleRun", "StepResult", "render_params", "run_rule"]
+__all__ = [
+    "DEFAULT_ACTION_TIMEOUT_S",
+    "RuleRun",
+    "StepResult",
+    "knows_directory",
+    "render_params",
+    "run_rule",
+]
 
 DEFAULT_ACTION_TIMEOUT_S = 300.0
 """Default per-step timeout in seconds: generous, since fixes may build or download."""
@@ -176,6 +183,17 @@ def _call(spec: ActionSpec, params: dict[str, Any], timeout_s: float) -> Any:
     return box.get("result")
 
 
+def knows_directory(rule: Rule, registry: ActionRegistry) -> bool:
+    """True when every step of ``rule`` runs an action that is given the job's directory
+    (:attr:`ActionSpec.knows_directory`), so the rule needs no process-wide working directory.
+    A step whose action is unknown counts as not knowing (it fails before anything runs)."""
+    for step in rule.then:
+        spec = registry.get(step.action)
+        if spec is None or not spec.knows_directory:
+            return False
+    return True
+
+
 def run_rule(
     rule: Rule,
     captures: Captures,
@@ -188,7 +206,8 @@ def run_rule(
 
     An action parameter the step does not set is taken from a capture or
     context value of the same name, when there is one (so an action taking
-    ``workspace`` gets the context's ``workspace``). Every step's action is
+    ``workspace`` gets the context's ``workspace``); an action parameter ``cwd`` or
+    ``workspace`` left unset gets the job's directory, ``context["cwd"]``. Every step's action is
     looked up and its params filled and checked *before* the first step runs, so a misspelt
     action or bad param never leaves a half-applied fix. An action declaring ``ctx`` gets the
     run's :class:`~tether.actions.fix.FixContext` for ``context["cwd"]`` (else the current
@@ -221,6 +240,8 @@ def run_rule(
                         params[name] = captures[name]
                     elif name in context:
                         params[name] = context[name]
+                    elif name in ("cwd", "workspace") and context.get("cwd"):
+                        params[name] = str(context["cwd"])
             prepared.append((spec, spec.check(params, rule=rule.name, step=number)))
     except ActionError as exc:
         run.error = str(exc)
