@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from tether.cli.display import Display
     from tether.engine import Tether
     from tether.process.command import CommandResult
+    from tether.process.stdin import StdinFeed
     from tether.recover.loop import RecoverySettings
     from tether.recover.shell import CommandJob
-    from tether.process.stdin import StdinFeed
 
 __all__ = ["register"]
 
@@ -149,9 +149,9 @@ def run(
     final exit code.
     """
     from tether.process.command import run_command
-    from tether.recover.shell import CommandJob
     from tether.process.signals import Interrupted, SignalRelay
     from tether.process.stdin import StdinFeed
+    from tether.recover.shell import CommandJob
 
     argv = _argv(command, shell)
     extra = _pairs(context)
