@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from tether.config import Config
     from tether.explore.session import ExploreDeps, ExploreSession
     from tether.llm.client import LLM
-    from tether.recover.command import CommandResult
+    from tether.process.command import CommandResult
     from tether.recover.loop import (
         Attempt,
         Explore,
@@ -593,7 +593,7 @@ class Tether:
             first: the result of a first run of ``job`` already made (it is not repeated).
 
         Returns:
-            The last run's :class:`~tether.recover.command.CommandResult` (its
+            The last run's :class:`~tether.process.command.CommandResult` (its
             ``exit_code`` is what to exit with) and the recovery
             :class:`~tether.recover.loop.Outcome` (``None`` when the first run passed,
             or recovery could not run).
@@ -814,6 +814,6 @@ class _working_directory:
 
 
 def _quiet_runner(argv: list[str], cwd: Path) -> CommandResult:
-    from tether.recover.command import run_command
+    from tether.process.command import run_command
 
     return run_command(argv, cwd=cwd, stream=False)

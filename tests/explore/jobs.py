@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tether.recover.command import run_command
+from tether.process.command import run_command
 
 PYTHON = sys.executable
 

@@ -18,7 +18,7 @@ import yaml
 from tether import Tether
 from tether.explore.llm_rule import LLMRuleRun, render_template
 from tether.llm import LLM
-from tether.recover.command import run_command
+from tether.process.command import run_command
 from tether.recover.loop import Outcome
 from tether.rules.load import load_text
 from tether.testing import ScriptedModel, ScriptedRequest, call, reply, server_error

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tether.recover.command import run_command
+from tether.process.command import run_command
 from tether.recover.fingerprint import fingerprint, normalise
 
 VOLATILE = r"""

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tether import Tether
-from tether.recover.command import run_command
+from tether.process.command import run_command
 
 
 def real_context(argv: Sequence[str], cwd: Path) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class Display:
 
     def say(self, text: str) -> None:
         if not self.quiet:
-            from tether.recover.terminal import line_break
+            from tether.process.terminal import line_break
 
             line_break()  # never on the command's last line when its output did not end one
             self.console.print(text)

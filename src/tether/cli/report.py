@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tether.recover.command import CommandResult
+    from tether.process.command import CommandResult
     from tether.recover.loop import Outcome
 
 __all__ = ["STATUSES", "github_report", "run_summary"]

@@ -2,10 +2,10 @@
 
 The wrapper is meant to be invisible until it helps:
 
-- the command reads our stdin (:mod:`tether.recover.stdin`), gets a
+- the command reads our stdin (:mod:`tether.process.stdin`), gets a
   pseudo-terminal when our stdout is one (``--no-pty`` turns it off), and runs
   in its own session; signals sent to tether reach its process group, with a
-  grace period before SIGKILL (:mod:`tether.recover.signals`);
+  grace period before SIGKILL (:mod:`tether.process.signals`);
 - the first run imports only the standard library (and typer, already loaded
   to parse the arguments); the engine, rules, YAML and pydantic are imported
   only when the command failed;
@@ -28,10 +28,10 @@ import typer
 if TYPE_CHECKING:
     from tether.cli.display import Display
     from tether.engine import Tether
-    from tether.recover.command import CommandResult
+    from tether.process.command import CommandResult
+    from tether.process.stdin import StdinFeed
     from tether.recover.loop import RecoverySettings
     from tether.recover.shell import CommandJob
-    from tether.recover.stdin import StdinFeed
 
 __all__ = ["register"]
 
@@ -69,7 +69,7 @@ class _Lines:
     def say(self, text: str) -> None:
         if self.quiet:
             return
-        from tether.recover.terminal import line_break
+        from tether.process.terminal import line_break
 
         line_break()
         print(text, file=sys.stderr, flush=True)
@@ -148,10 +148,10 @@ def run(
     a rule (and action); it is kept only if the re-run passes. Exits with the command's
     final exit code.
     """
-    from tether.recover.command import run_command
+    from tether.process.command import run_command
+    from tether.process.signals import Interrupted, SignalRelay
+    from tether.process.stdin import StdinFeed
     from tether.recover.shell import CommandJob
-    from tether.recover.signals import Interrupted, SignalRelay
-    from tether.recover.stdin import StdinFeed
 
     argv = _argv(command, shell)
     extra = _pairs(context)
@@ -419,7 +419,7 @@ def _finish(
         if opts.json_out:
             import json
 
-            from tether.recover.terminal import at_line_start
+            from tether.process.terminal import at_line_start
 
             sys.stdout.write(("" if at_line_start() else "\n") + json.dumps(summary) + "\n")
     sys.stdout.flush()

@@ -39,7 +39,7 @@ from tether.llm.client import LLM
 from tether.loop.core import Loop
 from tether.loop.progress import MetricSnapshot
 from tether.loop.result import LoopResult
-from tether.recover.command import run_command
+from tether.process.command import run_command
 from tether.tools.builtin import Workspace, write_file
 from tether.tools.tool import Tool
 

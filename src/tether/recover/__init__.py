@@ -1,1 +1,1 @@
-"""Recovery: the shared loop, ``@mark`` for functions, command running, cycle fingerprints."""
+"""Recovery: the shared loop, ``@mark`` for functions, commands as jobs, cycle fingerprints."""

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tether.recover.command import CommandResult
+    from tether.process.command import CommandResult
 
 __all__ = ["SHELLS", "CommandJob", "shell_line"]
 
@@ -54,7 +54,7 @@ _SEPARATORS = frozenset({"&&", "||", ";", ";;", "&", "|", "|&", "(", ")", "{", "
 _ENTERING = r"^\S*make(?:\[\d+\])?: Entering directory ['‘`](?P<dir>[^'’]+)['’]"
 
 Runner = Callable[[list[str], Path], "CommandResult"]
-"""Runs ``argv`` in a directory and returns its :class:`~tether.recover.command.CommandResult`."""
+"""Runs ``argv`` in a directory and returns its :class:`~tether.process.command.CommandResult`."""
 
 
 def shell_line(argv: Sequence[str]) -> tuple[int, str] | None:
@@ -129,7 +129,7 @@ class CommandJob:
     Args:
         argv: the command and its arguments, as given (``["bash", "-c", "cd sub && make"]``).
         cwd: where to start it.
-        runner: runs an argv in a directory; default: :func:`tether.recover.command.run_command`
+        runner: runs an argv in a directory; default: :func:`tether.process.command.run_command`
             streaming its output.
 
     Attributes:
@@ -230,6 +230,6 @@ def _read_report(path: str | None) -> str | None:
 
 
 def _default_runner(argv: list[str], cwd: Path) -> CommandResult:
-    from tether.recover.command import run_command
+    from tether.process.command import run_command
 
     return run_command(argv, cwd=cwd, stream=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ToolError
-from tether.recover.command import run_command as _run
+from tether.process.command import run_command as _run
 from tether.tools.tool import Tool
 
 __all__ = [

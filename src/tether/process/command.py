@@ -8,7 +8,7 @@ keeping the head and the tail (:class:`HeadTail`), and decoded as UTF-8 with
 replacement characters.
 
 With ``pty=True`` the child's stdout and stderr are one pseudo-terminal
-(:mod:`tether.recover.terminal`): it sees a terminal, as it would without
+(:mod:`tether.process.terminal`): it sees a terminal, as it would without
 tether. The two streams then arrive as one, and the result says so
 (``merged``): ``stdout`` and ``stderr`` both hold the whole text, so rules
 looking at either still match.
@@ -37,11 +37,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from tether.recover import terminal
-from tether.recover.stdin import StdinFeed, StdinReader
+from tether.process import terminal
+from tether.process.stdin import StdinFeed, StdinReader
 
 if TYPE_CHECKING:
-    from tether.recover.signals import SignalRelay
+    from tether.process.signals import SignalRelay
 
 __all__ = ["CAPTURE_HEAD_BYTES", "CAPTURE_TAIL_BYTES", "CommandResult", "HeadTail", "run_command"]
 
@@ -166,8 +166,8 @@ def run_command(
         head_bytes: bytes kept from the start of each stream.
         tail_bytes: bytes kept from the end of each stream.
         stdin: ``False``: ``/dev/null``; ``True``: our stdin, as it is; a
-            :class:`~tether.recover.stdin.StdinFeed`: our stdin as ``tether run`` gives it
-            (a pipe copied for re-runs, a file rewound; see :mod:`tether.recover.stdin`).
+            :class:`~tether.process.stdin.StdinFeed`: our stdin as ``tether run`` gives it
+            (a pipe copied for re-runs, a file rewound; see :mod:`tether.process.stdin`).
         pty: give the child a pseudo-terminal for stdout and stderr (and stdin, when ours is
             a terminal); falls back to pipes when the system has none. Implies a new session.
         new_session: run the child in its own session and process group (default: with a
@@ -175,7 +175,7 @@ def run_command(
             the output open included); without one the child stays in our group, so Ctrl-C
             at a terminal reaches it as it would without tether.
         relay: forward the signals tether receives to the child's group
-            (:class:`~tether.recover.signals.SignalRelay`, installed by the caller in the
+            (:class:`~tether.process.signals.SignalRelay`, installed by the caller in the
             main thread); implies a new session. The signal is in the result's ``signal``.
         drain_s: after the child exits, output still arriving is read until none has come
             for this many seconds (a background child holding the pipes does not hold us).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.recover.command import CAPTURE_HEAD_BYTES, CAPTURE_TAIL_BYTES, run_command
+from tether.process.command import CAPTURE_HEAD_BYTES, CAPTURE_TAIL_BYTES, run_command
 
 
 def py(code: str) -> list[str]:
