@@ -1067,7 +1067,7 @@ class UnknownStatus(TypeError):
     """A policy returned a status that is not a :class:`LoopStatus` (raised, never a result)."""
 
 
-def _check_status(policy: Any, value: object) -> None:
+def _check_status(policy: Any, value: str) -> None:
     """Raise ``TypeError`` naming ``policy`` when ``value`` is not a :class:`LoopStatus`."""
     try:
         LoopStatus(value)
