@@ -215,6 +215,7 @@ class Loop:
         self.observe = observe
         self.goal_metric = goal_metric
         self.policies: list[Any] = list(policies) if policies is not None else [NoProgress(3)]
+        _check_declared_statuses(self.policies)
         self._approvals = [p for p in self.policies if isinstance(p, RequireApproval)]
         usd_limits = [p.usd for p in self.policies if isinstance(p, CostLimit)]
         if cost_limit_usd is not None:
@@ -354,6 +355,8 @@ class Loop:
                                 resumable=True, text=self._last_text)  # fmt: skip
         except StateError as exc:
             return self._finish(LoopStatus.ERROR, f"cannot save the state: {exc}", resumable=True)
+        except UnknownStatus:
+            raise  # a policy's programming error, not a way for the run to end
         except Exception as exc:
             return self._finish(LoopStatus.ERROR, f"{type(exc).__name__}: {exc}", resumable=False)
         finally:
@@ -943,6 +946,7 @@ class Loop:
             self.trace.emit("policy.decision", iteration=report.index, policy=_name(policy),
                             stop=decision.stop, status=decision.status, reason=decision.reason)  # fmt: skip
             if decision.stop:
+                _check_status(policy, decision.status)
                 return decision  # a STOP is a stop: never turned into a question or a nudge
             if decision.message:
                 messages.append(decision.message)
@@ -1056,10 +1060,34 @@ def _registry(tools: Iterable[Callable[..., Any] | Tool] | ToolRegistry) -> Tool
 
 
 def _status(value: str) -> LoopStatus:
+    return LoopStatus(value)  # checked by _check_status when the policy decided
+
+
+class UnknownStatus(TypeError):
+    """A policy returned a status that is not a :class:`LoopStatus` (raised, never a result)."""
+
+
+def _check_status(policy: Any, value: str) -> None:
+    """Raise ``TypeError`` naming ``policy`` when ``value`` is not a :class:`LoopStatus`."""
     try:
-        return LoopStatus(value)
+        LoopStatus(value)
     except ValueError:
-        return LoopStatus.NO_PROGRESS
+        known = ", ".join(status.value for status in LoopStatus)
+        raise UnknownStatus(
+            f"policy {_name(policy)} returned status {value!r}, which the loop does not know ({known})"
+        ) from None
+
+
+def _check_declared_statuses(policies: Iterable[Any]) -> None:
+    """Validate the statuses policies declare (a ``status`` or ``statuses`` attribute) at construction."""
+    for policy in policies:
+        declared = getattr(policy, "statuses", None)
+        if declared is None:
+            one = getattr(policy, "status", None)
+            declared = () if one is None else (one,)
+        for value in declared if isinstance(declared, (list, tuple, set, frozenset)) else (declared,):
+            if isinstance(value, str):
+                _check_status(policy, value)
 
 
 def _name(policy: Any) -> str:

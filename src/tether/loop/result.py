@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tether.errors import ApprovalDenied, BudgetExceeded, LoopStopped
 from tether.llm.types import Usage
 
 __all__ = ["RECOMMENDED", "LoopExit", "LoopResult", "LoopStatus"]
@@ -94,3 +95,32 @@ class LoopResult:
     def ok(self) -> bool:
         """True for SUCCESS."""
         return self.status is LoopStatus.SUCCESS
+
+    def raise_for_status(self) -> LoopResult:
+        """Raise the matching public error unless the run succeeded; else return ``self``.
+
+        - ``SUCCESS``: nothing is raised; the result is returned (so calls can chain).
+        - ``BUDGET_EXHAUSTED``: :class:`tether.errors.BudgetExceeded` (``limit`` is the ceiling
+          named in :attr:`reason`, e.g. ``"iterations"``; ``used``/``allowed`` the figure in
+          parentheses there, ``0`` when the reason gives none).
+        - ``APPROVAL_DENIED``: :class:`tether.errors.ApprovalDenied`.
+        - every other status (``NO_PROGRESS``, ``PLAN_FAILED``, ``AWAITING_APPROVAL``,
+          ``PENDING_EXPIRED``, ``ABORTED``, ``ERROR``): :class:`tether.errors.LoopStopped`,
+          with the status and reason in its message.
+
+        Raises:
+            BudgetExceeded | ApprovalDenied | LoopStopped: as above.
+        """
+        if self.status is LoopStatus.SUCCESS:
+            return self
+        if self.status is LoopStatus.BUDGET_EXHAUSTED:
+            limit, _, rest = self.reason.partition(" ceiling")
+            figure = rest.partition("(")[2].partition(")")[0]
+            try:
+                allowed = float(figure)
+            except ValueError:
+                allowed = 0.0
+            raise BudgetExceeded(limit.strip() or "budget", allowed, allowed)
+        if self.status is LoopStatus.APPROVAL_DENIED:
+            raise ApprovalDenied(f"{self.status}: {self.reason}")
+        raise LoopStopped(f"{self.status}: {self.reason}")
