@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "Backoff",
     "Fact",
     "LLMConfig",
     "LLMConstraints",
@@ -204,8 +205,12 @@ class LLMConfig(_Model):
     use_secondary: bool = False
 
 
-class RetryPolicy(_Model):
-    """tether's extension for transient failures: re-apply the rule on the same error.
+class Backoff(_Model):
+    """A rule's backoff policy for transient failures: re-apply the rule on the same error.
+
+    Named ``Backoff`` (the standard word for "wait longer between re-tries")
+    so that it is not confused with :class:`tether.llm.client.RetryPolicy`,
+    which retries LLM requests. The YAML field stays ``retry:``.
 
     With ``attempts: 4`` the rule's steps run and the job re-runs up to four
     times while the same error comes back, sleeping ``backoff_s * 2**n`` seconds
@@ -216,6 +221,10 @@ class RetryPolicy(_Model):
     backoff_s: float = Field(default=1.0, ge=0)
     max_backoff_s: float = Field(default=30.0, ge=0)
     jitter: bool = True
+
+
+RetryPolicy = Backoff
+"""Deprecated alias of :class:`Backoff`, kept for one release."""
 
 
 class Rule(_Model):
@@ -233,7 +242,7 @@ class Rule(_Model):
     when: list[Fact] = Field(min_length=1)
     then: list[Step] = Field(default_factory=list)
     llm_config: LLMConfig | None = None
-    retry: RetryPolicy | None = None
+    retry: Backoff | None = None
     notes: str | None = None
 
     _source: Path | str | None = PrivateAttr(default=None)
@@ -337,7 +346,7 @@ _PLANS: dict[Any, _Plan] = {
     Fact: _plan(Fact),
     Step: _plan(Step),
     LLMConstraints: _plan(LLMConstraints),
-    RetryPolicy: _plan(RetryPolicy),
+    Backoff: _plan(Backoff),
 }
 _PLANS[LLMConfig] = _plan(LLMConfig, (("constraints", LLMConstraints, False),))
 _PLANS[Rule] = _plan(
@@ -346,7 +355,7 @@ _PLANS[Rule] = _plan(
         ("when", Fact, True),
         ("then", Step, True),
         ("llm_config", LLMConfig, False),
-        ("retry", RetryPolicy, False),
+        ("retry", Backoff, False),
     ),
 )
 
