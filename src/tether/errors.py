@@ -26,6 +26,22 @@ The tree::
         ├── ApprovalDenied
         └── CycleDetected
 
+Defined in upper layers and re-exported here lazily (resolving one imports
+its home module; ``import tether.errors`` itself imports nothing upward)::
+
+    TetherError
+    ├── NestedLoopError              a Loop run started inside a running Loop (tether.loop.core)
+    ├── ApprovalError                an approval could not be asked or recorded (tether.loop.approval)
+    ├── StateError                   a loop's saved state is unusable (tether.loop.state)
+    │   ├── StateCorrupt, StateVersionError, StateLocked
+    │   └── SchemaChangedError, ArtifactDriftError
+    └── RegulatorError               (tether.regulator.errors)
+        ├── InvalidEventError        also a ``ValueError``
+        │   └── InvalidQualityError
+        ├── InvalidSettingError      also a ``ValueError``
+        └── SnapshotError            also a ``ValueError``
+            └── SnapshotVersionError
+
 Messages name where (file, rule, field), what went wrong, and what to do next.
 Errors with keyword arguments define ``__reduce__`` so they survive pickling
 across process boundaries.
@@ -63,6 +79,38 @@ __all__ = [
     "ToolsUnsupported",
     "UnknownProvider",
 ]
+
+# Errors defined above this module's layer: name -> home module. Resolved on
+# first attribute access so that this module stays at the bottom of the graph.
+_UPPER: dict[str, str] = {
+    "NestedLoopError": "tether.loop.core",
+    "ApprovalError": "tether.loop.approval",
+    "StateError": "tether.loop.state",
+    "StateCorrupt": "tether.loop.state",
+    "StateVersionError": "tether.loop.state",
+    "StateLocked": "tether.loop.state",
+    "SchemaChangedError": "tether.loop.state",
+    "ArtifactDriftError": "tether.loop.state",
+    "RegulatorError": "tether.regulator.errors",
+    "InvalidEventError": "tether.regulator.errors",
+    "InvalidQualityError": "tether.regulator.errors",
+    "InvalidSettingError": "tether.regulator.errors",
+    "SnapshotError": "tether.regulator.errors",
+    "SnapshotVersionError": "tether.regulator.errors",
+}
+__all__ += sorted(_UPPER)  # re-exported lazily from upper layers
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve an upper-layer error named in ``_UPPER``; raise AttributeError otherwise."""
+    home = _UPPER.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tether.errors' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
 
 
 class TetherError(Exception):
