@@ -39,7 +39,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from tether._types import Context
 from tether.actions.run import RuleRun
@@ -166,6 +166,13 @@ class Sleep:
     seconds: float
 
 
+AttemptOutcome = Literal["success", "progress", "failure", "action_error"]
+"""How one applied rule ended (see :class:`Attempt`)."""
+
+StopKind = Literal["gave_up", "needs_you"]
+"""The event kind a recovery that did not recover ends with."""
+
+
 @dataclass
 class Attempt:
     """One rule applied: where (``level``, ``number``), and how it ended.
@@ -177,7 +184,7 @@ class Attempt:
     rule: str
     level: int
     number: int
-    outcome: str
+    outcome: AttemptOutcome
     captures: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     duration_s: float = 0.0
@@ -325,7 +332,7 @@ def recovery(
     state = dict(settings.state)
     number = 0
 
-    def stop(reason: str, kind: str = "gave_up") -> Outcome:
+    def stop(reason: str, kind: StopKind = "gave_up") -> Outcome:
         surfaced = first if level == 1 else failure
         services.emit(RecoveryEvent(kind, {"reason": reason, "attempts": len(attempts)}))
         return Outcome(False, failure=surfaced, attempts=attempts, reason=reason, levels=level)
@@ -376,7 +383,7 @@ def recovery(
                                                 "number": number, "captures": match.captures}))  # fmt: skip
         policy = rule.retry or RetryPolicy()
         started = clock()
-        outcome = "failure"
+        outcome: AttemptOutcome = "failure"
         error: str | None = None
         new: Failure | None = None
         value: Any = None
