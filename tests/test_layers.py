@@ -50,9 +50,6 @@ ALLOWED_PRIVATE_ATTRS = {
 
 KNOWN: dict[str, str] = {
     "private attribute: tether.engine reads ._connect": "engine calls SQLiteStore._connect (store helper: one factory opens the store)",
-    "private attribute: tether.explore.session reads ._services": "explore/session reaches into the engine (engine helper passes ExploreDeps down)",
-    "private attribute: tether.explore.session reads ._warn": "explore/session reaches into the engine (engine helper passes ExploreDeps down)",
-    "private attribute: tether.explore.session reads ._write_rule": "explore/session reaches into the engine (engine helper passes ExploreDeps down)",
     "private attribute: tether.loop._gating reads ._act_and_end": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._gating reads ._added": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._gating reads ._approval_answer": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
@@ -66,9 +63,6 @@ KNOWN: dict[str, str] = {
     "private attribute: tether.recover.mark reads ._apply_request": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
     "private attribute: tether.recover.mark reads ._explore_request": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
     "private attribute: tether.recover.mark reads ._services": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
-    "private import: tether.rules.book imports _REGEX_FLAGS from tether.rules.model": "the regex flags table is private to rules/model but shared with book",
-    "upward import: tether.explore.isolate -> tether (__init__ above explore)": "isolate imports the tether package to find its source path for the child",
-    "upward import: tether.explore.session -> tether.engine (engine above explore)": "explore/session reaches into the engine (engine helper passes ExploreDeps down)",
     "upward import: tether.recover.mark -> tether.engine (engine above recover)": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
     "upward import: tether.rules.starter -> tether.actions.starter (actions above rules)": "the starter pack's rules and actions live apart (engine helper gives it one place)",
 }

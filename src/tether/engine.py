@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from tether._types import Context, Seconds, to_seconds
 from tether.actions.registry import ActionRegistry, default_registry
@@ -33,12 +33,15 @@ from tether.errors import ConfigError, StoreError, TetherError
 from tether.tools import DEFAULT_TOOL_TIMEOUT_S, ToolRegistry
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from tether.actions.run import RuleRun
     from tether.config import Config
     from tether.explore.session import ExploreDeps, ExploreSession
     from tether.llm.client import LLM
     from tether.process.command import CommandResult
     from tether.recover.loop import (
+        ApplyRule,
         Attempt,
         Explore,
         Explored,
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
         RecoveryEvent,
         RecoverySettings,
     )
+    from tether.recover.mark import Marked, MarkOptions
     from tether.recover.shell import CommandJob
     from tether.resolve import NearMiss, Resolver
     from tether.rules.book import Match, RuleBook
@@ -57,6 +61,8 @@ if TYPE_CHECKING:
 __all__ = ["ENVIRONMENT_TAG", "Tether", "resolve_home"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ENVIRONMENT_TAG = "changes-environment"
 """Starter rules with this tag change things beyond the working tree; off unless allowed."""
@@ -151,6 +157,7 @@ class Tether:
         self._store_warned = False
         self._lock = threading.RLock()
         self._exploring: ExploreSession | None = None
+        self._recovery: _Services | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -517,36 +524,32 @@ class Tether:
 
     # -- recovery ---------------------------------------------------------------------------------
 
+    @overload
+    def mark(self, fn: Callable[P, R], /) -> Marked[P, R]: ...
+
+    @overload
     def mark(
-        self,
-        fn: F | None = None,
-        /,
-        *,
-        context_from: Callable[..., dict[str, Any]] | None = None,
-        max_retries: int | None = None,
-        max_depth: int | None = None,
-        rules: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-        fallback: bool = True,
-        explorable: bool = False,
-        collection: str | None = None,
-        setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None,
-        teardown: Callable[[dict[str, Any], int, bool], None] | None = None,
-        enabled: bool = True,
-    ) -> Any:
+        self, fn: None = None, /, **options: Unpack[MarkOptions]
+    ) -> Callable[[Callable[P, R]], Marked[P, R]]: ...
+
+    def mark(self, fn: Callable[..., Any] | None = None, /, **options: Unpack[MarkOptions]) -> Any:
         """Recover a function when it raises; ``@t.mark`` or ``@t.mark(max_retries=2, ...)``.
 
-        Sync or async follows the wrapped function. See :func:`tether.recover.mark.mark`
-        for what each setting does; ``None`` means this engine's default. ``explorable=True``
-        explores only when ``TETHER_EXPLORE=1`` or ``engine.explore: true`` switches it on.
+        Sync or async follows the wrapped function. The settings are those of
+        :class:`~tether.recover.mark.MarkOptions` (``context_from``, ``max_retries``,
+        ``max_depth``, ``rules``, ``tags``, ``fallback``, ``explorable``, ``collection``,
+        ``setup``, ``teardown``, ``enabled``); ``None`` means this engine's default.
+        ``explorable=True`` explores only when ``TETHER_EXPLORE=1`` or ``engine.explore: true``
+        switches it on. A type checker sees the wrapped function's own signature.
+
+        Raises:
+            TypeError: an unknown setting.
         """
         from tether.recover.mark import mark
 
-        return mark(
-            self, fn, context_from=context_from, max_retries=max_retries, max_depth=max_depth,
-            rules=rules, tags=tags, fallback=fallback, explorable=explorable,
-            collection=collection, setup=setup, teardown=teardown, enabled=enabled,
-        )  # fmt: skip
+        if fn is None:
+            return mark(self._services(), **options)
+        return mark(self._services(), **options)(fn)
 
     def settings(self, **overrides: Any) -> RecoverySettings:
         """Recovery settings from config defaults with ``overrides`` (``None`` values ignored)."""
@@ -650,8 +653,9 @@ class Tether:
             run = RuleRun(rule.name, error=f"not applied: tether cannot tell where the failing "
                                            f"step ran ({unknown}), and a fix is never made in "
                                            "the wrong place")  # fmt: skip
-        elif context.get("cwd") and rule.kind != "llm" and not self._knows_directory(rule):
-            # an action relying on the process's working directory: one at a time, under a lock
+        elif context.get("cwd") and not self._knows_directory(rule):
+            # an action (or an LLM rule's user tool) relying on the process's working directory:
+            # one at a time, under a lock
             with _working_directory(Path(str(context["cwd"]))):
                 run = self._apply(rule, request.match.captures, context)
         else:  # the job's directory is passed to every action: no process-wide state
@@ -665,11 +669,16 @@ class Tether:
     def _knows_directory(self, rule: Rule) -> bool:
         from tether.actions.run import knows_directory
 
+        if rule.kind == "llm":  # the model calls the user's tools, which may use relative paths
+            return False
+
         self.load()  # actions in <home>/actions are discovered with the rules
         return knows_directory(rule, self.actions)
 
     def _services(self) -> _Services:
-        return _Services(self)
+        if self._recovery is None:
+            self._recovery = _Services(self)
+        return self._recovery
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -730,10 +739,37 @@ class Tether:
 
 
 class _Services:
-    """The engine seen through the recovery loop's :class:`RecoveryServices` protocol."""
+    """The engine seen through recovery's :class:`~tether.recover.loop.RecoveryServices`
+    protocol: what ``@mark`` and the recovery drivers are given instead of the engine."""
 
     def __init__(self, engine: Tether) -> None:
         self.engine = engine
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        return self.engine.sleep
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.engine.clock
+
+    def settings(self, **overrides: Any) -> RecoverySettings:
+        return self.engine.settings(**overrides)
+
+    def exploration_on(self) -> bool:
+        return bool(self.engine.config.engine.explore)
+
+    def prepare(self) -> None:
+        self.engine.load()
+
+    def apply_rule(self, request: ApplyRule) -> RuleRun:
+        return self.engine._apply_request(request)
+
+    def explore(self, request: Explore) -> Explored:
+        return self.engine._explore_request(request)
+
+    def notice(self, reason: str) -> None:
+        self.engine.exploring.notice(reason)
 
     def candidates(
         self, context: Context, settings: RecoverySettings, exclude: list[str]

@@ -207,11 +207,9 @@ def import_in_isolation(
     Returns:
         The :class:`ImportReport`; this function does not raise for anything the code does.
     """
-    import tether
-
     watched = [Path(p) for p in watch]
     before = _snapshot(watched)
-    package_root = str(Path(tether.__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding tether/
     search_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": search_path}
     with tempfile.TemporaryDirectory(prefix="tether-action-") as tmp:

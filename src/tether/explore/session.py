@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -149,14 +148,9 @@ class ExploreSession:
                 f"{self.deps.files.home / 'config.yaml'} (e.g. anthropic/claude-sonnet-4-20250514) "
                 "or pass Tether(llm=...)"
             )
-        spec = llm.slots[0].spec
-        options = getattr(llm, "_options", [(None, None)])
-        if (
-            spec is not None
-            and spec.info.key_required
-            and not options[0][0]
-            and not any(os.environ.get(var) for var in spec.info.env)
-        ):
+        if not llm.has_key:
+            spec = llm.slots[0].spec
+            assert spec is not None
             return f"model {spec} has no API key: set {' or '.join(spec.info.env)}"
         limit = self.deps.limits().session_limit
         if self.started >= limit:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import threading
 import time
@@ -305,6 +306,15 @@ class LLM:
     def model(self) -> str:
         """The primary model's ``provider/model`` name."""
         return self.slots[0].name
+
+    @property
+    def has_key(self) -> bool:
+        """True when the primary model can authenticate: an ``api_key`` was given, the
+        provider needs none, or one of its key variables is set in the environment."""
+        spec = self.slots[0].spec
+        if spec is None or not spec.info.key_required or self._options[0][0]:
+            return True
+        return any(os.environ.get(var) for var in spec.info.env)
 
     @property
     def prices(self) -> PriceTable:

@@ -244,7 +244,45 @@ Request = RunJob | ApplyRule | Sleep | Explore | Rollback
 
 
 class RecoveryServices(Protocol):
-    """What the loop needs from the engine."""
+    """What recovery needs from the engine: the generator's queries and records (first five),
+    and what ``@mark`` and the drivers need to answer its requests (the rest).
+
+    The engine (the composition root) implements it; nothing in ``recover/`` knows the engine.
+    """
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """How to wait, in seconds (a recorder in tests, so backoff never waits)."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Monotonic time source in seconds."""
+        ...
+
+    def settings(self, **overrides: Any) -> RecoverySettings:
+        """Recovery settings from the engine's defaults with ``overrides`` (``None`` ignored)."""
+        ...
+
+    def exploration_on(self) -> bool:
+        """Whether explorable marked functions may explore (``engine.explore`` in config)."""
+        ...
+
+    def prepare(self) -> None:
+        """Read rules and actions now (before an event-loop driven recovery starts)."""
+        ...
+
+    def apply_rule(self, request: ApplyRule) -> RuleRun:
+        """Answer :class:`ApplyRule`: run the rule's steps where the job failed."""
+        ...
+
+    def explore(self, request: Explore) -> Explored:
+        """Answer :class:`Explore`: let the explorer look for a rule."""
+        ...
+
+    def notice(self, reason: str) -> None:
+        """Say once why exploration did not run."""
+        ...
 
     def candidates(
         self, context: Context, settings: RecoverySettings, exclude: list[str]

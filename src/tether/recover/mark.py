@@ -23,13 +23,59 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypedDict, TypeVar, overload
 
 if TYPE_CHECKING:
-    from tether.engine import Tether
-    from tether.recover.loop import JobResult, Outcome, RecoverySettings
+    from typing_extensions import Unpack
 
-__all__ = ["MarkSettings", "mark"]
+    from tether.recover.loop import JobResult, Outcome, RecoveryServices, RecoverySettings
+
+__all__ = ["MarkOptions", "MarkSettings", "Marked", "mark"]
+
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
+R = TypeVar("R")
+
+
+class MarkOptions(TypedDict, total=False):
+    """The settings ``@mark`` takes, defined once (``Tether.mark`` and :func:`mark` take these
+    as keyword arguments; :class:`MarkSettings` holds them). ``None`` means the engine's
+    default (its constructor arguments, then ``config.yaml``)."""
+
+    context_from: Callable[..., dict[str, Any]] | None
+    """``(*args, exc, **kwargs) -> dict`` adding facts to the context."""
+    max_retries: int | None
+    """Rules tried per error (default: the engine's, 3)."""
+    max_depth: int | None
+    """Levels of cascading errors chased, deep recovery (default: the engine's, 3)."""
+    rules: Sequence[str] | None
+    """Rule names tried first."""
+    tags: Sequence[str] | None
+    """Rules with these tags are tried next."""
+    fallback: bool
+    """Then any other matching rule of ``collection`` (default ``True``)."""
+    explorable: bool
+    """Allow LLM exploration when no rule fits; it also needs ``TETHER_EXPLORE=1`` (or
+    ``engine.explore: true``) and a model with its key. Otherwise one notice says why."""
+    collection: str | None
+    """The collection for tags and fallback (default: the engine's, ``"default"``)."""
+    setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None
+    """``(state, attempt) -> dict | None`` before each attempt; state starts as the
+    function's bound arguments."""
+    teardown: Callable[[dict[str, Any], int, bool], None] | None
+    """``(state, attempt, success)`` after each attempt; sees ``_fn_name``, ``_observation``
+    and, on the last attempt, ``_give_up_reason``."""
+    enabled: bool
+    """``False`` returns a wrapper that never recovers (default ``True``)."""
+
+
+class Marked(Protocol[P, R_co]):
+    """A marked function: called as the original (a type checker sees its signature through
+    the decorator, as with tenacity's ``_RetryDecorated``), with its settings as ``.mark``."""
+
+    mark: MarkSettings
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
 @dataclass(frozen=True)
@@ -89,22 +135,24 @@ def _state(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         return {}
 
 
-def exploration_switched_on(engine: Tether) -> bool:
+def exploration_switched_on(services: RecoveryServices) -> bool:
     """Whether explorable marked functions may explore: ``TETHER_EXPLORE=1`` or ``engine.explore``."""
     flag = os.environ.get("TETHER_EXPLORE", "").strip().lower()
     if flag in ("1", "true", "yes", "on"):
         return True
     if flag in ("0", "false", "no", "off"):
         return False
-    return bool(engine.config.engine.explore)
+    return services.exploration_on()
 
 
-def _settings(engine: Tether, s: MarkSettings, fn: Callable[..., Any], state: dict[str, Any]) -> RecoverySettings:  # fmt: skip
-    return engine.settings(
+def _settings(
+    services: RecoveryServices, s: MarkSettings, fn: Callable[..., Any], state: dict[str, Any]
+) -> RecoverySettings:
+    return services.settings(
         max_retries=s.max_retries, max_depth=s.max_depth, rules=s.rules, tags=s.tags,
         collection=s.collection, fallback=s.fallback, setup=s.setup, teardown=s.teardown,
         state=state, target=fn.__qualname__,
-        explore=s.explorable and exploration_switched_on(engine),
+        explore=s.explorable and exploration_switched_on(services),
     )  # fmt: skip
 
 
@@ -122,14 +170,14 @@ def _surface(
     return surfaced
 
 
-def _begin(engine: Tether, s: MarkSettings, fn: Callable[..., Any], args: tuple[Any, ...],
+def _begin(services: RecoveryServices, s: MarkSettings, fn: Callable[..., Any], args: tuple[Any, ...],
            kwargs: dict[str, Any], exc: Exception) -> Any:  # fmt: skip
     """The recovery generator for a marked call that raised ``exc``."""
     from tether.recover.loop import Failure, recovery
 
     first = Failure(_context(s, fn, args, kwargs, exc), exc)
-    settings = _settings(engine, s, fn, _state(fn, args, kwargs))
-    return recovery(first, settings, engine._services(), clock=engine.clock)
+    settings = _settings(services, s, fn, _state(fn, args, kwargs))
+    return recovery(first, settings, services, clock=services.clock)
 
 
 def _internal(problem: Exception) -> Exception:
@@ -140,56 +188,59 @@ def _internal(problem: Exception) -> Exception:
     return problem
 
 
-def _finish(engine: Tether, s: MarkSettings, exc: Exception, outcome: Outcome | None,
+def _finish(services: RecoveryServices, s: MarkSettings, exc: Exception, outcome: Outcome | None,
             internal: BaseException | None) -> Any:  # fmt: skip
     """The recovered value, or the user's exception (noted) raised again."""
     if outcome is not None and outcome.recovered:
         return outcome.value
     if outcome is not None:
-        _not_exploring_notice(engine, s)
+        _not_exploring_notice(services, s)
     raise _surface(exc, outcome, internal)
 
 
-def _not_exploring_notice(engine: Tether, s: MarkSettings) -> None:
+def _not_exploring_notice(services: RecoveryServices, s: MarkSettings) -> None:
     """Say once why an explorable function's failure was not explored when it is switched off
     (when it is on, the engine says why it could not explore: no model, no key ...)."""
-    if s.explorable and not exploration_switched_on(engine):
-        engine.exploring.notice(
+    if s.explorable and not exploration_switched_on(services):
+        services.notice(
             "exploration is off for this process: set TETHER_EXPLORE=1 "
             "(or engine.explore: true in config.yaml) to let explorable functions explore"
         )
 
 
-def mark(engine: Tether, fn: Callable[..., Any] | None = None, /, *,
-         context_from: Callable[..., dict[str, Any]] | None = None, max_retries: int | None = None,
-         max_depth: int | None = None, rules: Sequence[str] | None = None, tags: Sequence[str] | None = None,
-         fallback: bool = True, explorable: bool = False, collection: str | None = None,
-         setup: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None,
-         teardown: Callable[[dict[str, Any], int, bool], None] | None = None,
-         enabled: bool = True) -> Any:  # fmt: skip
-    """Wrap ``fn`` so that its failures are recovered with ``engine``'s rules.
+@overload
+def mark(services: RecoveryServices, fn: Callable[P, R], /) -> Marked[P, R]: ...
+
+
+@overload
+def mark(
+    services: RecoveryServices, fn: None = None, /, **options: Unpack[MarkOptions]
+) -> Callable[[Callable[P, R]], Marked[P, R]]: ...
+
+
+def mark(
+    services: RecoveryServices,
+    fn: Callable[..., Any] | None = None,
+    /,
+    **options: Unpack[MarkOptions],
+) -> Any:
+    """Wrap ``fn`` so that its failures are recovered with the engine's rules.
 
     Args:
-        engine: the :class:`~tether.Tether` whose rules and actions apply.
+        services: the engine's :class:`~tether.recover.loop.RecoveryServices` (``Tether.mark``
+            passes its own).
         fn: the function, when used bare (``@t.mark``).
-        context_from: ``(*args, exc, **kwargs) -> dict`` adding facts to the context.
-        max_retries: rules tried per error (default: the engine's, 3).
-        max_depth: levels of cascading errors chased, deep recovery (default: the engine's, 3).
-        rules: rule names tried first; tags: rules with these tags next.
-        fallback: then any other matching rule of ``collection`` (default: the engine's).
-        explorable: allow LLM exploration when no rule fits; it also needs ``TETHER_EXPLORE=1``
-            (or ``engine.explore: true``) and a model with its key. Otherwise one notice says why.
-        setup: ``(state, attempt) -> dict | None`` before each attempt; state starts as the
-            function's bound arguments.
-        teardown: ``(state, attempt, success)`` after each attempt; sees ``_fn_name``,
-            ``_observation`` and, on the last attempt, ``_give_up_reason``.
-        enabled: ``False`` returns a wrapper that never recovers.
+        **options: the settings of :class:`MarkOptions` (``max_retries``, ``rules``,
+            ``explorable`` ...); an unknown name raises ``TypeError``.
 
     Returns:
-        The wrapped function (``functools.wraps``), with the settings as ``.mark``.
+        The wrapped function (``functools.wraps``), with the settings as ``.mark``
+        (a :class:`Marked`); or, without ``fn``, the decorator.
+
+    Raises:
+        TypeError: an option that :class:`MarkOptions` does not define.
     """
-    settings = MarkSettings(context_from, max_retries, max_depth, rules, tags, fallback,
-                            explorable, collection, setup, teardown, enabled)  # fmt: skip
+    settings = MarkSettings(**options)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         if getattr(func, "__name__", "") == "<lambda>":
@@ -200,16 +251,18 @@ def mark(engine: Tether, fn: Callable[..., Any] | None = None, /, *,
                 stacklevel=3,
             )
         if inspect.iscoroutinefunction(func):
-            wrapper = _async_wrapper(engine, func, settings)
+            wrapper = _async_wrapper(services, func, settings)
         else:
-            wrapper = _sync_wrapper(engine, func, settings)
+            wrapper = _sync_wrapper(services, func, settings)
         wrapper.mark = settings  # type: ignore[attr-defined]
         return wrapper
 
     return decorate(fn) if fn is not None else decorate
 
 
-def _sync_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Callable[..., Any]:
+def _sync_wrapper(
+    services: RecoveryServices, fn: Callable[..., Any], s: MarkSettings
+) -> Callable[..., Any]:
     if not s.enabled:
 
         @functools.wraps(fn)
@@ -229,11 +282,11 @@ def _sync_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Ca
 
         outcome = internal = None
         try:
-            outcome = run_sync(_begin(engine, s, fn, args, kwargs, exc), job,
-                               engine._apply_request, engine.sleep, engine._explore_request)  # fmt: skip
+            gen = _begin(services, s, fn, args, kwargs, exc)
+            outcome = run_sync(gen, job, services.apply_rule, services.sleep, services.explore)
         except Exception as problem:
             internal = _internal(problem)
-        return _finish(engine, s, exc, outcome, internal)
+        return _finish(services, s, exc, outcome, internal)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -245,7 +298,9 @@ def _sync_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Ca
     return wrapper
 
 
-def _async_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> Callable[..., Any]:
+def _async_wrapper(
+    services: RecoveryServices, fn: Callable[..., Any], s: MarkSettings
+) -> Callable[..., Any]:
     if not s.enabled:
 
         @functools.wraps(fn)
@@ -266,21 +321,19 @@ def _async_wrapper(engine: Tether, fn: Callable[..., Any], s: MarkSettings) -> C
                 return JobResult(failure=Failure(_context(s, fn, args, kwargs, again), again))
 
         async def sleep(seconds: float) -> None:
-            if engine.sleep is time.sleep:
+            if services.sleep is time.sleep:
                 await asyncio.sleep(seconds)
             else:
-                engine.sleep(seconds)
+                services.sleep(seconds)
 
         outcome = internal = None
         try:
-            engine.load()  # read rules and actions before the event-loop driven part
-            gen = _begin(engine, s, fn, args, kwargs, exc)
-            outcome = await run_async(
-                gen, job, engine._apply_request, sleep, engine._explore_request
-            )
+            services.prepare()  # read rules and actions before the event-loop driven part
+            gen = _begin(services, s, fn, args, kwargs, exc)
+            outcome = await run_async(gen, job, services.apply_rule, sleep, services.explore)
         except Exception as problem:
             internal = _internal(problem)
-        return _finish(engine, s, exc, outcome, internal)
+        return _finish(services, s, exc, outcome, internal)
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:

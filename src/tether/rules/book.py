@@ -33,7 +33,7 @@ from typing import Any
 
 from tether._types import Captures
 from tether.rules.match import Prepared, analyze, prepare, required_literals
-from tether.rules.model import _REGEX_FLAGS, Fact, Rule
+from tether.rules.model import REGEX_FLAGS, Fact, Rule
 
 __all__ = ["Match", "RuleBook"]
 
@@ -125,7 +125,7 @@ class _Screen:
             if len(patterns) < 2:
                 continue
             try:
-                compiled = _compile_set(_REGEX_FLAGS + pattern for pattern in patterns)
+                compiled = _compile_set(REGEX_FLAGS + pattern for pattern in patterns)
             except Exception:
                 continue  # RE2 ran out of its memory budget: search these one by one
             self.sets.append((key, list(patterns), compiled))

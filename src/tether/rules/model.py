@@ -49,7 +49,7 @@ __all__ = [
     "rule_from_dump",
 ]
 
-_REGEX_FLAGS = "(?sm)"
+REGEX_FLAGS = "(?sm)"
 """Prefix giving RE2 the seed's ``re.DOTALL | re.MULTILINE`` semantics."""
 
 
@@ -77,7 +77,7 @@ def compile_regex(pattern: str) -> Any:
     options = re2.Options()
     options.log_errors = False
     try:
-        return re2.compile(_REGEX_FLAGS + pattern, options)
+        return re2.compile(REGEX_FLAGS + pattern, options)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         hint = ""
