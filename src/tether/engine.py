@@ -54,8 +54,7 @@ if TYPE_CHECKING:
     from tether.resolve import NearMiss, Resolver
     from tether.rules.book import Match, RuleBook
     from tether.rules.model import Rule
-    from tether.store import RuleStats
-    from tether.store.sqlite import SQLiteStore
+    from tether.store import RuleStats, Store
     from tether.tools.tool import Tool
 
 __all__ = ["ENVIRONMENT_TAG", "Tether", "resolve_home"]
@@ -153,7 +152,7 @@ class Tether:
         self._config: Config | None = None
         self._book: RuleBook | None = None
         self._resolver: Resolver | None = None
-        self._store: SQLiteStore | None = None
+        self._store: Store | None = None
         self._store_warned = False
         self._lock = threading.RLock()
         self._exploring: ExploreSession | None = None
@@ -235,12 +234,12 @@ class Tether:
         self.load_errors = errors
         return book
 
-    def _cache(self) -> SQLiteStore | None:
+    def _cache(self) -> Store | None:
         if not self.home.is_dir():  # reading rules never creates a home
             return None
         try:
             store = self.store
-            store._connect()
+            store.open()
         except StoreError:
             return None
         return store
@@ -683,12 +682,12 @@ class Tether:
     # -- records ----------------------------------------------------------------------------------
 
     @property
-    def store(self) -> SQLiteStore:
-        """The SQLite store at ``<home>/tether.db`` (opened on first use)."""
+    def store(self) -> Store:
+        """The home's store (SQLite at ``<home>/tether.db``; opened on first use)."""
         if self._store is None:
-            from tether.store.sqlite import SQLiteStore
+            from tether.store import open_store
 
-            self._store = SQLiteStore(self.home / "tether.db")
+            self._store = open_store(self.home)
         return self._store
 
     def stats(self) -> list[RuleStats]:

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from tether.store import Store
 
 __all__ = ["register"]
 
@@ -32,17 +37,20 @@ _NOTE = typer.Option("", "--note", metavar="TEXT", help="Why (kept with the deci
 _TOKEN = typer.Argument(..., metavar="TOKEN", help="The token printed by the paused run.")
 
 
-def _store(home: Path | None) -> Path | None:
-    """``<home>/tether.db`` if it exists (nothing is created), else ``None``."""
+def _store(home: Path | None) -> Store | None:
+    """The home's store if it has records (nothing is created), else ``None``."""
     from tether.config import existing_home
+    from tether.store import open_store
 
     found = existing_home(home)
-    return found / "tether.db" if found is not None and (found / "tether.db").exists() else None
+    if found is None or not (found / "tether.db").exists():
+        return None
+    return open_store(found)
 
 
 def _decide(token: str, approved: bool, note: str, home: Path | None) -> None:
     from tether.errors import ConfigError
-    from tether.loop.approval import decide
+    from tether.loop.approval import decide_in
 
     store = _store(home)
     if store is None:
@@ -52,7 +60,10 @@ def _decide(token: str, approved: bool, note: str, home: Path | None) -> None:
             f"no records at {resolve_home(home)} (no home here, or no run has "
             f"paused in it), so no token {token!r} to decide"
         )
-    row = decide(store, token, approved, note=note)
+    try:
+        row = decide_in(store, token, approved, note=note, now_s=time.time())
+    finally:
+        store.close()
     verb = "approved" if approved else "denied"
     typer.echo(f"tether: {token} {verb}; resume the run from {row['state_path']} to continue")
 
@@ -70,17 +81,15 @@ def deny(token: str = _TOKEN, note: str = _NOTE, home: Path | None = _HOME) -> N
 def approvals(home: Path | None = _HOME) -> None:
     """List pending approval requests: token, action, expiry, state file."""
     from tether.config import existing_home
-    from tether.store.sqlite import SQLiteStore
 
     if existing_home(home) is None:
         typer.echo("tether: no home here (run tether init)", err=True)
         typer.echo("no pending approvals")
         return
-    path = _store(home)
-    if path is None:
+    store = _store(home)
+    if store is None:
         typer.echo("no pending approvals")
         return
-    store = SQLiteStore(path)
     try:
         rows = store.pending_approvals()
     finally:

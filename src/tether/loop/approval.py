@@ -35,6 +35,7 @@ from typing import Any, Protocol, TextIO, runtime_checkable
 
 from tether.errors import TetherError
 from tether.llm.types import ToolCall
+from tether.store import Store
 
 __all__ = [
     "DEFAULT_TTL_S",
@@ -264,9 +265,13 @@ class HeadlessApproval:
 
     Args:
         ttl_s: seconds a token stays valid.
-        store: the SQLite file recording pending approvals (default
-            the home :func:`tether.home.resolve_home` finds, ``tether.db``), read by ``tether approve``.
+        store: where pending approvals are recorded, read by ``tether approve``: a store URL
+            (``sqlite:///abs/path.db``) or a SQLite file path; default the store of the home
+            :func:`tether.home.resolve_home` finds.
         clock: Unix seconds (injectable).
+
+    Raises:
+        ValueError: ``ttl_s`` is not positive.
     """
 
     def __init__(self, ttl_s: float = DEFAULT_TTL_S, *, store: str | os.PathLike[str] | None = None,
@@ -274,7 +279,9 @@ class HeadlessApproval:
         if ttl_s <= 0:
             raise ValueError("HeadlessApproval ttl_s must be positive")
         self.ttl_s = ttl_s
-        self.store = Path(store) if store is not None else None
+        self.store: str | Path | None = None
+        if store is not None:
+            self.store = store if isinstance(store, str) and "://" in store else Path(store)
         self.clock = clock
         self.last_note = ""
 
@@ -283,23 +290,40 @@ class HeadlessApproval:
         self.last_note = "waiting for a decision (headless)"
         return None
 
-    def store_path(self) -> Path:
-        """The SQLite file pending approvals are recorded in."""
-        if self.store is not None:
-            return self.store
-        from tether.home import resolve_home
+    def store_url(self) -> str:
+        """The URL of the store pending approvals are recorded in (what a pending record keeps)."""
+        from tether.store import store_url
 
-        return resolve_home() / "tether.db"
+        if self.store is None:
+            return store_url()
+        if isinstance(self.store, str):
+            return self.store
+        return "sqlite://" + str(self.store.absolute())
+
+    def store_path(self) -> Path:
+        """The SQLite file pending approvals are recorded in (for a ``sqlite://`` store).
+
+        Raises:
+            ValueError: the store is not a SQLite file.
+        """
+        scheme, _, rest = self.store_url().partition("://")
+        if scheme != "sqlite":
+            raise ValueError(f"approval store {self.store_url()!r} is not a SQLite file")
+        return Path(rest)
 
     def issue(self, state_path: str, requests: list[ApprovalRequest]) -> dict[str, Any]:
-        """A new token for ``requests``, recorded in the store; returns the pending record."""
-        from tether.store.sqlite import SQLiteStore
+        """A new token for ``requests``, recorded in the store; returns the pending record.
+
+        The record's ``"store"`` is the store's URL (backend-neutral), not a file path.
+        """
+        from tether.store import open_store
 
         token = "apv_" + secrets.token_urlsafe(12)
         now = self.clock()
+        url = self.store_url()
         pending = {"token": token, "requests": [r.to_dict() for r in requests], "created_s": now,
-                   "expires_s": now + self.ttl_s, "store": str(self.store_path())}  # fmt: skip
-        store = SQLiteStore(self.store_path())
+                   "expires_s": now + self.ttl_s, "store": url}  # fmt: skip
+        store = open_store(url=url)
         try:
             store.add_approval(
                 token, state_path, {"requests": pending["requests"]}, now, now + self.ttl_s
@@ -309,49 +333,60 @@ class HeadlessApproval:
         return pending
 
 
-def approval_store(pending: dict[str, Any]) -> Any:
-    """The :class:`~tether.store.sqlite.SQLiteStore` a pending approval was recorded in."""
-    from tether.store.sqlite import SQLiteStore
+def approval_store(pending: dict[str, Any]) -> Store:
+    """The store a pending approval was recorded in (its ``"store"``: a URL, or in records from
+    before store URLs, a SQLite file path)."""
+    from tether.store import open_store
 
-    return SQLiteStore(pending["store"])
+    return open_store(url=str(pending["store"]))
 
 
 def decide(store_path: str | os.PathLike[str], token: str, approved: bool, *, note: str = "",
            clock: Callable[[], float] = time.time) -> dict[str, Any]:  # fmt: skip
     """Record a decision for a pending token (what ``tether approve``/``deny`` do).
 
+    ``store_path`` is a store URL (``sqlite:///abs/path.db``) or a SQLite file path.
     Returns the approval row after the change.
 
     Raises:
         ApprovalError: the token is unknown, expired, or already decided or used.
+        ConfigError: ``store_path`` is a URL with a scheme no backend speaks.
     """
-    from tether.store.sqlite import SQLiteStore
+    from tether.store import open_store
 
-    store = SQLiteStore(Path(store_path))
+    store = open_store(url=os.fspath(store_path))
     try:
-        row = store.get_approval(token)
-        if row is None:
-            raise ApprovalError(
-                f"approval token {token!r} is unknown (see 'tether approvals')", token
-            )
-        now = clock()
-        if row["status"] == "pending" and now > row["expires_s"]:
-            store.set_approval_status(token, "expired", now_s=now)
-            raise ApprovalError(
-                f"approval token {token!r} expired; resume the run to get a fresh one", token
-            )
-        if row["status"] != "pending":
-            raise ApprovalError(f"approval token {token!r} is already {row['status']}", token)
-        status = "approved" if approved else "denied"
-        if not store.set_approval_status(token, status, note=note, now_s=now):
-            raise ApprovalError(
-                f"approval token {token!r} was decided by someone else just now", token
-            )
-        result = store.get_approval(token)
-        assert result is not None
-        return result
+        return decide_in(store, token, approved, note=note, now_s=clock())
     finally:
         store.close()
+
+
+def decide_in(store: Store, token: str, approved: bool, *, note: str = "",
+              now_s: float) -> dict[str, Any]:  # fmt: skip
+    """Decide ``token`` in an open ``store`` at ``now_s`` (Unix seconds); single use.
+
+    Returns the approval row after the change.
+
+    Raises:
+        ApprovalError: the token is unknown, expired, or already decided or used (also when
+            another decider won the race between the read and the change).
+    """
+    row = store.get_approval(token)
+    if row is None:
+        raise ApprovalError(f"approval token {token!r} is unknown (see 'tether approvals')", token)
+    if row["status"] == "pending" and now_s > row["expires_s"]:
+        store.set_approval_status(token, "expired", now_s=now_s)
+        raise ApprovalError(
+            f"approval token {token!r} expired; resume the run to get a fresh one", token
+        )
+    if row["status"] != "pending":
+        raise ApprovalError(f"approval token {token!r} is already {row['status']}", token)
+    status = "approved" if approved else "denied"
+    if not store.set_approval_status(token, status, note=note, now_s=now_s):
+        raise ApprovalError(f"approval token {token!r} was decided by someone else just now", token)
+    result = store.get_approval(token)
+    assert result is not None
+    return result
 
 
 def precondition_fingerprint(observation: str, parts: Iterable[str]) -> str:

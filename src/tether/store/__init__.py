@@ -7,11 +7,13 @@ implementation of this Protocol, not a rewrite.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["RuleStats", "Store"]
+__all__ = ["RuleStats", "Store", "open_store", "store_url"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,70 @@ class Store(Protocol):
         """The learned regulator state saved for ``user_id``, or ``None``."""
         ...
 
+    def add_approval(
+        self, token: str, state_path: str, request: dict[str, Any], created_s: float,
+        expires_s: float,
+    ) -> None:  # fmt: skip
+        """Record a pending approval ``token`` for the run saved at ``state_path``; ``request`` is
+        a JSON-able dict; times are Unix seconds."""
+        ...
+
+    def get_approval(self, token: str) -> dict[str, Any] | None:
+        """The approval for ``token`` (keys ``token``, ``state_path``, ``request``, ``status``,
+        ``created_s``, ``expires_s``, ``decided_s``, ``note``), or ``None`` when unknown."""
+        ...
+
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        """Every approval still pending (as :meth:`get_approval` gives them), oldest first."""
+        ...
+
+    def set_approval_status(
+        self, token: str, status: str, *, when: tuple[str, ...] = ("pending",), note: str = "",
+        now_s: float,
+    ) -> bool:  # fmt: skip
+        """Move ``token`` to ``status`` (decide or expire it) only if its status is one of
+        ``when``; True if it moved. Single use: check and change are one step, so of two
+        deciders exactly one wins."""
+        ...
+
+    def open(self) -> None:
+        """Connect now rather than on first use; raises ``StoreError`` when it cannot."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
+
+
+def store_url(home: str | os.PathLike[str] | None = None) -> str:
+    """The URL of the store for ``home`` (resolved as :func:`tether.home.resolve_home` does):
+    ``sqlite:///<absolute home>/tether.db``. Backend-neutral: :func:`open_store` reads it."""
+    from tether.home import resolve_home
+
+    return "sqlite://" + str((resolve_home(home) / "tether.db").absolute())
+
+
+def open_store(home: str | os.PathLike[str] | None = None, *, url: str | None = None) -> Store:
+    """Open the store: the one place that chooses and constructs a backend.
+
+    Args:
+        home: the tether home (``<home>/tether.db``); ``None`` resolves it as
+            :func:`tether.home.resolve_home` does. Ignored when ``url`` is given.
+        url: ``sqlite:///abs/path.db``; a plain file path (what older pending approvals
+            recorded) also opens as SQLite. ``postgresql://`` is reserved for a future backend.
+
+    Raises:
+        ConfigError: ``url`` has a scheme no backend speaks (the message names it).
+    """
+    from tether.store.sqlite import SQLiteStore
+
+    if url is None:
+        return SQLiteStore(Path(store_url(home).removeprefix("sqlite://")))
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return SQLiteStore(Path(url))
+    if scheme == "sqlite":
+        return SQLiteStore(Path(rest))
+    from tether.errors import ConfigError
+
+    raise ConfigError(f"store url {url!r}: unknown scheme {scheme!r} (tether speaks sqlite://)")

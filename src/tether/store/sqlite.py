@@ -80,6 +80,15 @@ class SQLiteStore:
             self._db = db
         return self._db
 
+    def open(self) -> None:
+        """Connect now (creating and migrating the file if needed) rather than on first use.
+
+        Raises:
+            StoreError: the file cannot be opened (the message names it and what to do).
+        """
+        with self._lock:
+            self._connect()
+
     def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         with self._lock:
             db = self._connect()
