@@ -49,7 +49,6 @@ ALLOWED_PRIVATE_ATTRS = {
 }
 
 KNOWN: dict[str, str] = {
-    "private attribute: tether.engine reads ._connect": "engine calls SQLiteStore._connect (store helper: one factory opens the store)",
     "private attribute: tether.loop._gating reads ._act_and_end": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._gating reads ._added": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._gating reads ._approval_answer": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
@@ -60,10 +59,6 @@ KNOWN: dict[str, str] = {
     "private attribute: tether.loop._gating reads ._take_observation": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._gating reads ._used_tokens": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._persist reads ._started": "loop/core split by line count: _persist reads Loop's private state (loop helper)",
-    "private attribute: tether.recover.mark reads ._apply_request": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
-    "private attribute: tether.recover.mark reads ._explore_request": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
-    "private attribute: tether.recover.mark reads ._services": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
-    "upward import: tether.recover.mark -> tether.engine (engine above recover)": "recover/mark takes the whole Tether (engine helper adds RecoveryServices)",
     "upward import: tether.rules.starter -> tether.actions.starter (actions above rules)": "the starter pack's rules and actions live apart (engine helper gives it one place)",
 }
 """Violations present today -> why they are still here (another helper of issue 12 removes them)."""
