@@ -2,11 +2,15 @@
 
 Public names resolve lazily, so ``import tether`` loads almost nothing; the
 rule models (pydantic), RE2, the CLI and everything else load when first used.
+Every name in ``__all__`` reports ``__module__ == "tether"`` (the errors at
+import, the lazy names when first resolved), so reprs, tracebacks and docs show
+the public path ``tether.Loop`` rather than where the class happens to live.
 """
 
 from __future__ import annotations
 
 import importlib
+import types
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import (
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
     from tether.actions.registry import action
     from tether.engine import Tether
     from tether.loop import Loop
+    from tether.protocols import ApprovalRunner, GoalMetric, Policy, Summarizer, WatchesEvents
     from tether.rules.model import Fact, Rule
     from tether.tools import tool
 
@@ -48,18 +53,21 @@ __version__ = "0.1.0"
 __all__ = [
     "ActionError",
     "ApprovalDenied",
+    "ApprovalRunner",
     "BudgetExceeded",
     "ConfigError",
     "CycleDetected",
     "ExplorationError",
     "Fact",
     "FixContext",
+    "GoalMetric",
     "Loop",
     "LoopStopped",
     "MCPError",
     "MCPTimeout",
     "MissingKey",
     "OutsideWorkspace",
+    "Policy",
     "PricingStale",
     "ProviderError",
     "ProviderMissing",
@@ -69,12 +77,14 @@ __all__ = [
     "RuleError",
     "StoreError",
     "SubmissionRejected",
+    "Summarizer",
     "Tether",
     "TetherError",
     "ToolError",
     "ToolSchemaError",
     "ToolsUnsupported",
     "UnknownProvider",
+    "WatchesEvents",
     "action",
     "tool",
 ]
@@ -88,14 +98,32 @@ _LAZY = {
     "FixContext": "tether.actions.fix",
     "OutsideWorkspace": "tether.actions.fix",
     "tool": "tether.tools",
+    "ApprovalRunner": "tether.protocols",
+    "GoalMetric": "tether.protocols",
+    "Policy": "tether.protocols",
+    "Summarizer": "tether.protocols",
+    "WatchesEvents": "tether.protocols",
 }
+
+
+def _publish(value: Any) -> Any:
+    """``value`` with ``__module__`` set to ``"tether"`` when it is a class or a function."""
+    if isinstance(value, type | types.FunctionType):
+        value.__module__ = "tether"
+    return value
+
+
+for _name in __all__:
+    if _name in globals():
+        _publish(globals()[_name])
+del _name
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tether' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = _publish(getattr(importlib.import_module(module), name))
     globals()[name] = value
     return value
 
