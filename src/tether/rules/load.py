@@ -286,7 +286,7 @@ def load_file(path: str | os.PathLike[str]) -> list[Rule]:
     file = os.fspath(path)
     rules = load_text(_decode(_read(file), file), file=file)
     for rule in rules:
-        rule._source = file
+        rule.placed(source=file)
     return rules
 
 
@@ -366,7 +366,7 @@ def _load_dir(directory: Path, cache: RuleCache | None) -> LoadResult:
                 rules = load_text(_decode(content, path), file=path)
                 row = _row(path, key, content, checked_ns, rules, schema)
                 for rule in rules:
-                    rule._source = path
+                    rule.placed(source=path)
         except RuleError as exc:
             result.errors.append(exc)
             continue

@@ -291,7 +291,7 @@ class Rule(_Model):
         """True for an unverified rule held in memory only."""
         return self._ephemeral
 
-    def placed(self, *, source: Path | None = None, ephemeral: bool = False) -> Rule:
+    def placed(self, *, source: Path | str | None = None, ephemeral: bool = False) -> Rule:
         """Say where the rule now lives: written to ``source`` (permanent), or held in memory
         only (``ephemeral=True``, no source). Returns the rule itself."""
         self._source = source
