@@ -187,7 +187,7 @@ def test_a_broken_config_warns_and_uses_defaults_unless_strict(home: Path) -> No
 
 def test_opt_in_packs_load_only_when_listed(home: Path) -> None:
     from tether.errors import ConfigError
-    from tether.rules.starter import PACKS, load_starter
+    from tether.starter import PACKS, load_starter
 
     pack = sorted(PACKS)[0]
     extra = {r.name for r in load_starter(packs=[pack])} - {r.name for r in load_starter()}

@@ -59,7 +59,6 @@ KNOWN: dict[str, str] = {
     "private attribute: tether.loop._gating reads ._take_observation": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._gating reads ._used_tokens": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
     "private attribute: tether.loop._persist reads ._started": "loop/core split by line count: _persist reads Loop's private state (loop helper)",
-    "upward import: tether.rules.starter -> tether.actions.starter (actions above rules)": "the starter pack's rules and actions live apart (engine helper gives it one place)",
 }
 """Violations present today -> why they are still here (another helper of issue 12 removes them)."""
 

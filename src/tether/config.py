@@ -8,7 +8,7 @@ Example::
       action_timeout_s: 300
       starter_rules: true              # the shipped rule pack (set false to switch off)
       allow_environment_changes: false # starter rules that change global config
-      packs: [git-upstream, dotenv]    # opt-in starter packs (see tether.rules.starter)
+      packs: [git-upstream, dotenv]    # opt-in starter packs (see tether.starter)
       llm: anthropic/claude-sonnet-4-20250514   # the explorer's model (key from the environment)
       llm_secondary: openai/gpt-4.1-mini         # fallback, and the model escalations go to
       explore: false                   # let @mark(explorable=True) explore (or TETHER_EXPLORE=1)
@@ -91,7 +91,7 @@ class EngineSettings(BaseModel):
     starter_rules: bool = True
     allow_environment_changes: bool = False
     packs: list[str] = Field(default_factory=list)
-    """Opt-in starter packs to switch on (``tether.rules.starter`` lists them and what each changes)."""
+    """Opt-in starter packs to switch on (``tether.starter`` lists them and what each changes)."""
     collection: str = "default"
     llm: str | None = None
     llm_secondary: str | None = None

@@ -212,7 +212,7 @@ class Tether:
         errors.extend(result.errors)
         book = RuleBook(result.rules)
         if config.starter_rules:
-            from tether.rules.starter import load_starter
+            from tether.starter import load_starter
 
             try:
                 starter = load_starter(packs=config.packs)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.starter.corpus import Case, Expect
 from tether import Tether
-from tether.rules.starter import load_starter
+from tether.starter import load_starter
 
 PYTHON = sys.executable
 

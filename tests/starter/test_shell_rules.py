@@ -14,7 +14,7 @@ import pytest
 from tests.starter.corpus_shell import CASES
 from tests.starter.support import captures, need, real_context, rule_names
 from tether import Tether
-from tether.rules.starter import STARTER_DIR
+from tether.starter import STARTER_DIR
 
 BY_ID = {case.id: case for case in CASES}
 SHELL_RULES = {

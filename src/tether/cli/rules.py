@@ -214,13 +214,13 @@ def _shadowing(engine: Any, book: list[Any]) -> list[Any]:
     """Warnings for actions in ``<home>/actions`` that replace a starter action."""
     import inspect
 
-    import tether.actions.starter  # noqa: F401  (registers the starter actions)
+    import tether.starter.actions  # noqa: F401  (registers the starter actions)
     from tether.actions import default_registry
     from tether.rules.lint import shadowing
 
     overrides: dict[str, str | None] = {}
     for spec in default_registry:
-        if not spec.fn.__module__.startswith("tether.actions.starter"):
+        if not spec.fn.__module__.startswith("tether.starter.actions"):
             continue
         mine = engine.actions.get(spec.name)
         if mine is not None and mine is not spec:

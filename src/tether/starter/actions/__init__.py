@@ -1,4 +1,4 @@
-"""Actions of the starter rule pack (``tether/rules/starter/``), one module per family.
+"""Actions of the starter rule pack (``tether/starter/rules/``), one module per family.
 
 Importing this package registers every starter action. Each action checks
 that its fix applies before changing anything, and raises (so the rule counts
@@ -11,8 +11,8 @@ config, ...) are off unless allowed.
 
 from __future__ import annotations
 
-from tether.actions.starter import files, packs, projects, shell
-from tether.actions.starter.files import (
+from tether.starter.actions import files, packs, projects, shell
+from tether.starter.actions.files import (
     TEMPLATE_SUFFIXES,
     copy_config_template,
     create_parent_directory,
@@ -25,7 +25,7 @@ from tether.actions.starter.files import (
     set_git_identity,
     templates_of,
 )
-from tether.actions.starter.shell import (
+from tether.starter.actions.shell import (
     MergeConflict,
     conflict_marker,
     copy_required_config,

@@ -1,4 +1,7 @@
-"""The starter rule pack: fixes for failures people hit every day, shipped with tether.
+"""The starter pack: fixes for failures people hit every day, shipped with tether.
+
+Its rules (``rules/*.rule.yaml``) and the actions they call (:mod:`tether.starter.actions`)
+live together here, above both the rules and the actions layers.
 
 On by default (``starter_rules: false`` in ``config.yaml`` or
 ``Tether(starter_rules=False)`` switches it off). A rule in the home with the
@@ -8,7 +11,7 @@ same name replaces a starter rule. Rules tagged ``changes-environment``
 Opt-in packs live in ``packs/<name>/`` beside the default rules, so the
 default load never sees them; ``engine: {packs: [dotenv, yaml-tabs]}`` in
 ``config.yaml`` switches them on. :data:`PACKS` says in one line what each one
-changes; the actions' module, :mod:`tether.actions.starter.packs`, documents
+changes; the actions' module, :mod:`tether.starter.actions.packs`, documents
 each fix's preconditions.
 """
 
@@ -24,7 +27,7 @@ from tether.rules.model import Rule
 
 __all__ = ["PACKS", "PACKS_DIR", "STARTER_DIR", "load_starter"]
 
-STARTER_DIR = Path(__file__).parent
+STARTER_DIR = Path(__file__).parent / "rules"
 PACKS_DIR = STARTER_DIR / "packs"
 
 PACKS: dict[str, str] = {
@@ -45,7 +48,7 @@ PACKS: dict[str, str] = {
 
 
 def _load_dir(directory: Path) -> tuple[Rule, ...]:
-    import tether.actions.starter  # noqa: F401  (registers the pack's actions)
+    import tether.starter.actions  # noqa: F401  (registers the pack's actions)
 
     result = load_dir(directory)
     if result.errors:  # a broken shipped rule is our bug; say so loudly

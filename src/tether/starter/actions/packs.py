@@ -1,6 +1,6 @@
 """Starter actions of the opt-in packs (``engine: {packs: [...]}`` in ``config.yaml``).
 
-Each pack's rules live in ``tether/rules/starter/packs/<pack>/`` and load only when
+Each pack's rules live in ``tether/starter/rules/packs/<pack>/`` and load only when
 the pack is enabled. Every action checks its preconditions first and changes
 nothing when one fails; changes go through :class:`~tether.actions.fix.FixContext`,
 so they stay inside the job's directory and are undone when the re-run shows the

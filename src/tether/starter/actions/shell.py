@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tether.actions.fix import FixContext
 from tether.actions.registry import action
-from tether.actions.starter.files import pid_alive, recorded_pid, templates_of
+from tether.starter.actions.files import pid_alive, recorded_pid, templates_of
 
 __all__ = [
     "MergeConflict",
