@@ -22,9 +22,9 @@ from tests.starter.corpus_projects import (
 )
 from tests.starter.support import need
 from tether.actions.fix import FixContext
-from tether.starter.actions.packs import git_push_set_upstream, strip_trailing_commas
 from tether.errors import ConfigError
 from tether.starter import PACKS, PACKS_DIR, load_starter
+from tether.starter.actions.packs import git_push_set_upstream, strip_trailing_commas
 
 PYTHON = sys.executable
 

@@ -1085,7 +1085,9 @@ def _check_declared_statuses(policies: Iterable[Any]) -> None:
         if declared is None:
             one = getattr(policy, "status", None)
             declared = () if one is None else (one,)
-        for value in declared if isinstance(declared, (list, tuple, set, frozenset)) else (declared,):
+        for value in (
+            declared if isinstance(declared, (list, tuple, set, frozenset)) else (declared,)
+        ):
             if isinstance(value, str):
                 _check_status(policy, value)
 
