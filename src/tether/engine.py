@@ -337,14 +337,21 @@ class Tether:
             from tether.tools import default_tools
 
             self.load()  # tools defined in <home>/actions are registered with the rules
-            return run_llm_rule(rule, captures, context, llm=lambda: self.llm,
-                                tools=(self.tools, default_tools), home=self.home,
-                                workdir=Path(str(context.get("cwd") or Path.cwd())))  # fmt: skip
+            return run_llm_rule(
+                rule,
+                captures,
+                context,
+                llm=lambda: self.llm,
+                tools=(self.tools, default_tools),
+                home=self.home,
+                workdir=Path(str(context.get("cwd") or Path.cwd())),
+            )
         from tether.actions.run import run_rule
 
         self.load()  # actions in <home>/actions are discovered with the rules
-        return run_rule(rule, captures, context, self.actions,
-                        timeout_s=self.config.engine.action_timeout_s)  # fmt: skip
+        return run_rule(
+            rule, captures, context, self.actions, timeout_s=self.config.engine.action_timeout_s
+        )
 
     # -- exploration ------------------------------------------------------------------------------
 
@@ -428,8 +435,14 @@ class Tether:
 
         extra = [t if isinstance(t, Tool) else Tool.from_function(t) for t in tools]
         session = self.exploring
-        found = session.run(context, tools=extra, collection=collection, hint=hint,
-                            allow_escalation=allow_escalation, target=str(context.get("command", "")))  # fmt: skip
+        found = session.run(
+            context,
+            tools=extra,
+            collection=collection,
+            hint=hint,
+            allow_escalation=allow_escalation,
+            target=str(context.get("command", "")),
+        )
         if found.rule is not None and found.outcome != "cached":
             session.observe(
                 found, "unverified", fingerprint(context), str(context.get("command", ""))
@@ -649,9 +662,12 @@ class Tether:
         rule, context = request.match.rule, request.context
         unknown = context.get("cwd_unknown")
         if unknown and (rule.then or rule.kind == "llm"):
-            run = RuleRun(rule.name, error=f"not applied: tether cannot tell where the failing "
-                                           f"step ran ({unknown}), and a fix is never made in "
-                                           "the wrong place")  # fmt: skip
+            run = RuleRun(
+                rule.name,
+                error=f"not applied: tether cannot tell where the failing "
+                f"step ran ({unknown}), and a fix is never made in "
+                "the wrong place",
+            )
         elif context.get("cwd") and not self._knows_directory(rule):
             # an action (or an LLM rule's user tool) relying on the process's working directory:
             # one at a time, under a lock
@@ -719,8 +735,13 @@ class Tether:
         """Keep the context of a failure no rule fired for (``outcome: "unmatched"``), so that
         ``tether rules test`` and ``tether explore`` can be fed the real failure later."""
         kept = {k: (v[-16384:] if isinstance(v, str) else v) for k, v in context.items()}
-        record = {"kind": "unmatched", "rule": None, "outcome": "unmatched", "reason": reason,
-                  "context": kept}  # fmt: skip
+        record = {
+            "kind": "unmatched",
+            "rule": None,
+            "outcome": "unmatched",
+            "reason": reason,
+            "context": kept,
+        }
         try:
             self.files.observe(record)
         except (StoreError, OSError) as exc:
@@ -774,9 +795,13 @@ class _Services:
         self, context: Context, settings: RecoverySettings, exclude: list[str]
     ) -> list[Match]:
         return self.engine.resolver.resolve(
-            context, rules=settings.rules, tags=settings.tags, collection=settings.collection,
-            fallback=settings.fallback, exclude=exclude,
-        )  # fmt: skip
+            context,
+            rules=settings.rules,
+            tags=settings.tags,
+            collection=settings.collection,
+            fallback=settings.fallback,
+            exclude=exclude,
+        )
 
     def record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
         self.engine._record(rule, attempt, observation)

@@ -75,9 +75,10 @@ class Resolver:
                 skip.add(name)
         wanted = set(tags or ())
         in_collection = [
-            m for m in matches
+            m
+            for m in matches
             if m.rule.name not in skip and (collection is None or m.rule.collection == collection)
-        ]  # fmt: skip
+        ]
         if wanted:
             for m in in_collection:
                 if wanted.intersection(m.rule.tags):

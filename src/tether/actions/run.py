@@ -263,14 +263,20 @@ def run_rule(
                 f"{type(exc).__name__}: {exc}" if not isinstance(exc, TimeoutError) else str(exc)
             )
             run.steps.append(
-                StepResult(spec.name, params, False, error=message,
-                           duration_s=time.perf_counter() - started)
-            )  # fmt: skip
+                StepResult(
+                    spec.name,
+                    params,
+                    False,
+                    error=message,
+                    duration_s=time.perf_counter() - started,
+                )
+            )
             run.error = f"rule {rule.name!r}, step {number}, action {spec.name!r}: {message}"
             run.rollback()
             return run
         run.steps.append(
-            StepResult(spec.name, params, True, result=result,
-                       duration_s=time.perf_counter() - started)
-        )  # fmt: skip
+            StepResult(
+                spec.name, params, True, result=result, duration_s=time.perf_counter() - started
+            )
+        )
     return run

@@ -50,7 +50,9 @@ def _show(x: Explanation) -> None:
     head = Text()
     head.append(x.status, style=f"bold {style}")
     head.append(f"\nwhy:  {x.reason}\nnext: {x.recommended_action}\nresumable: {resumable}")
-    head.append(f"\ngoal: {x.goal or '(not recorded)'}\nmodel: {x.model or '?'}  limits: {x.limits or '?'}")  # fmt: skip
+    head.append(
+        f"\ngoal: {x.goal or '(not recorded)'}\nmodel: {x.model or '?'}  limits: {x.limits or '?'}"
+    )
     title = f"tether explain · run {x.run} of {x.runs}"
     out.print(Panel(head, title=title, title_align="left", border_style=style, expand=False))
     table = Table("usage", "", box=None, show_header=False)

@@ -265,10 +265,15 @@ class Explorer:
         protected_watch = [*self.protected, *([self.workspace] if self.workspace else [])]
         signals = Signals(context, self.rules, self.actions, protected_watch, tried)
         facts = render_facts(
-            context, hint=s.hint, near_misses=self.near_misses, rules=self.rules,
-            actions=self.actions.values(), rejections=rejections, findings=findings,
+            context,
+            hint=s.hint,
+            near_misses=self.near_misses,
+            rules=self.rules,
+            actions=self.actions.values(),
+            rejections=rejections,
+            findings=findings,
             workspace=str(self.workspace) if self.workspace else None,
-        )  # fmt: skip
+        )
         trace = self.trace_path(self._loops) if self.trace_path is not None else None
         self._loops += 1
         loop_box: list[Loop] = []
@@ -279,16 +284,34 @@ class Explorer:
                 made[0] += 1
             if self.on_event is None or not loop_box:
                 return
-            self.on_event({**event, "tokens_used": loop_box[0].usage.total_tokens,
-                           "token_limit": s.max_tokens, "calls_made": made[0],
-                           "max_tool_calls": s.max_tool_calls, "explorer_model": llm.model})  # fmt: skip
+            self.on_event(
+                {
+                    **event,
+                    "tokens_used": loop_box[0].usage.total_tokens,
+                    "token_limit": s.max_tokens,
+                    "calls_made": made[0],
+                    "max_tool_calls": s.max_tool_calls,
+                    "explorer_model": llm.model,
+                }
+            )
 
         loop = Loop(
-            GOAL, self._tools(signals), llm, exits=EXITS, policies=[NoProgress(3)], max_tool_calls=s.max_tool_calls,
-            max_iterations=s.max_tool_calls, token_limit=s.max_tokens, wall_clock_s=s.wall_clock_s,
-            max_tokens_per_call=min(s.max_tokens_per_call, s.max_tokens), pinned=facts,
-            trace_path=trace, on_event=forward, quiet=True, clock=self.clock,
-        )  # fmt: skip
+            GOAL,
+            self._tools(signals),
+            llm,
+            exits=EXITS,
+            policies=[NoProgress(3)],
+            max_tool_calls=s.max_tool_calls,
+            max_iterations=s.max_tool_calls,
+            token_limit=s.max_tokens,
+            wall_clock_s=s.wall_clock_s,
+            max_tokens_per_call=min(s.max_tokens_per_call, s.max_tokens),
+            pinned=facts,
+            trace_path=trace,
+            on_event=forward,
+            quiet=True,
+            clock=self.clock,
+        )
         loop_box.append(loop)
         result = _run_blocking(loop)
         calls = sum(len(r.tool_calls) for r in loop.reports)
@@ -315,26 +338,44 @@ def _ending(
 ) -> Exploration:
     """The :class:`Exploration` a finished loop amounts to."""
     common: dict[str, Any] = {
-        "status": result.status.value, "model": model, "input_tokens": result.usage.input_tokens,
-        "output_tokens": result.usage.output_tokens, "tool_calls": calls,
-        "rejections": list(signals.rejections), "trace_paths": [trace] if trace else [],
-    }  # fmt: skip
+        "status": result.status.value,
+        "model": model,
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "tool_calls": calls,
+        "rejections": list(signals.rejections),
+        "trace_paths": [trace] if trace else [],
+    }
     exit_ = result.exit
     if exit_ is None:
         if result.status.value == "SUCCESS":
-            reason = ("the model answered without calling a signal tool (submit_rule, give_up ...): "
-                      + (result.text or "no text")[:300])  # fmt: skip
+            reason = (
+                "the model answered without calling a signal tool (submit_rule, give_up ...): "
+                + (result.text or "no text")[:300]
+            )
         else:
             reason = f"{result.status.value}: {result.reason}"
         return Exploration("failed", reason, **common)
     text = str(exit_.value) if exit_.value is not None else ""
     if exit_.tool == "submit_rule" and signals.submission is not None:
         sub = signals.submission
-        return Exploration("submitted", f"submitted rule {sub.rule.name!r}", sub, sub.rule,
-                           dict(sub.captures), **common)  # fmt: skip
+        return Exploration(
+            "submitted",
+            f"submitted rule {sub.rule.name!r}",
+            sub,
+            sub.rule,
+            dict(sub.captures),
+            **common,
+        )
     if exit_.tool == "use_existing_rule" and signals.existing is not None:
-        return Exploration("existing", f"existing rule {signals.existing.name!r} fits", None,
-                           signals.existing, dict(signals.existing_captures), **common)  # fmt: skip
+        return Exploration(
+            "existing",
+            f"existing rule {signals.existing.name!r} fits",
+            None,
+            signals.existing,
+            dict(signals.existing_captures),
+            **common,
+        )
     outcome = {"done": "done", "give_up": "gave_up", "escalate": "escalated"}.get(
         exit_.tool, "failed"
     )

@@ -218,9 +218,15 @@ def import_in_isolation(
         argv = [sys.executable, "-c", _CHILD, tmp, str(path), _MARKER]
         try:
             proc = subprocess.run(
-                argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout_s,
-                stdin=subprocess.DEVNULL, check=False,
-            )  # fmt: skip
+                argv,
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
             return ImportReport(timed_out=True, output=stderr[-2000:])

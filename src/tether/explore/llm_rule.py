@@ -161,16 +161,20 @@ def load_template(rule: Rule, home: str | os.PathLike[str]) -> tuple[str, Path |
         raise RuleError(
             f"{template!r} resolves outside the home {base}; keep prompt files under "
             f"{base / 'prompts'} and name them like file://prompts/name.md",
-            file=_file(rule), rule=rule.name, field=_TEMPLATE_FIELD,
-        )  # fmt: skip
+            file=_file(rule),
+            rule=rule.name,
+            field=_TEMPLATE_FIELD,
+        )
     try:
         return target.read_text(encoding="utf-8"), target
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         raise RuleError(
             f"cannot read the prompt file {target} ({why}); create it or fix the path",
-            file=_file(rule), rule=rule.name, field=_TEMPLATE_FIELD,
-        ) from None  # fmt: skip
+            file=_file(rule),
+            rule=rule.name,
+            field=_TEMPLATE_FIELD,
+        ) from None
 
 
 def render_template(
@@ -220,8 +224,10 @@ def render_template(
         raise RuleError(
             f"{where}placeholder {{{missing[0]}}} has no capture and no context value "
             f"(available: {known}); write {{{{{missing[0]}}}}} for literal braces",
-            file=_file(rule), rule=rule.name, field=_TEMPLATE_FIELD,
-        )  # fmt: skip
+            file=_file(rule),
+            rule=rule.name,
+            field=_TEMPLATE_FIELD,
+        )
     return text
 
 
@@ -260,8 +266,10 @@ def resolve_tools(
         if name in SIGNAL_TOOLS:
             raise RuleError(
                 f"{name!r} is a signal tool every LLM rule gets; remove it from tools",
-                file=_file(rule), rule=rule.name, field=_TOOLS_FIELD,
-            )  # fmt: skip
+                file=_file(rule),
+                rule=rule.name,
+                field=_TOOLS_FIELD,
+            )
         if name in found:
             continue
         tool = next((r.get(name) for r in registries if name in r), None) or builtins.get(name)
@@ -271,8 +279,10 @@ def resolve_tools(
             raise RuleError(
                 f"unknown tool {name!r} (registered: {known}; built-in: {', '.join(_BUILTINS)}); "
                 f"register it with @engine.tool() or fix the name",
-                file=_file(rule), rule=rule.name, field=_TOOLS_FIELD,
-            )  # fmt: skip
+                file=_file(rule),
+                rule=rule.name,
+                field=_TOOLS_FIELD,
+            )
         found[name] = tool
     return list(found.values())
 
@@ -342,8 +352,18 @@ def run_llm_rule(
     """
     run = LLMRuleRun(rule.name)
     try:
-        _converse(run, rule, captures, context, llm=llm, tools=tools, home=Path(home),
-                  workdir=Path(workdir), on_event=on_event, clock=clock)  # fmt: skip
+        _converse(
+            run,
+            rule,
+            captures,
+            context,
+            llm=llm,
+            tools=tools,
+            home=Path(home),
+            workdir=Path(workdir),
+            on_event=on_event,
+            clock=clock,
+        )
     except (KeyboardInterrupt, SystemExit):
         raise
     except RuleError as exc:
@@ -370,8 +390,9 @@ def _converse(
     if config is None:
         raise RuleError(
             "not an LLM rule (no llm_config); run its steps instead",
-            file=_file(rule), rule=rule.name,
-        )  # fmt: skip
+            file=_file(rule),
+            rule=rule.name,
+        )
     limits = config.constraints
     max_tool_calls = limits.max_tool_calls or DEFAULT_MAX_TOOL_CALLS
     token_limit = limits.max_tokens or DEFAULT_MAX_TOKENS
@@ -416,8 +437,11 @@ def _converse(
     exit_ = result.exit
     if exit_ is not None and exit_.tool == "done":
         summary = str(exit_.value)
-        run.steps.append(StepResult("llm", params, True, result=f"done: {summary} {spent}",
-                                    duration_s=duration_s))  # fmt: skip
+        run.steps.append(
+            StepResult(
+                "llm", params, True, result=f"done: {summary} {spent}", duration_s=duration_s
+            )
+        )
         return
     if exit_ is not None and exit_.tool == "give_up":
         why = f"the model gave up: {exit_.value}"
@@ -427,8 +451,7 @@ def _converse(
     else:
         why = f"{result.status.value}: {result.reason}; {result.recommended_action}"
     message = f"{why} {spent}"
-    run.steps.append(StepResult("llm", params, False, error=message,
-                                duration_s=duration_s))  # fmt: skip
+    run.steps.append(StepResult("llm", params, False, error=message, duration_s=duration_s))
     run.error = f"rule {rule.name!r}, LLM conversation: {message}"
 
 
@@ -444,8 +467,10 @@ def _client(rule: Rule, llm: ModelSource) -> LLM:
         raise RuleError(
             "no model is configured for this LLM rule; set engine.llm in config.yaml "
             "or pass Tether(llm=...)",
-            file=_file(rule), rule=rule.name, field="llm_config",
-        )  # fmt: skip
+            file=_file(rule),
+            rule=rule.name,
+            field="llm_config",
+        )
     client = llm if isinstance(llm, LLM) else LLM(llm)
     assert rule.llm_config is not None
     if not rule.llm_config.use_secondary:
@@ -454,8 +479,10 @@ def _client(rule: Rule, llm: ModelSource) -> LLM:
         raise RuleError(
             f"use_secondary is set but {client.model} has no secondary model; set "
             "engine.llm_secondary in config.yaml, or drop use_secondary",
-            file=_file(rule), rule=rule.name, field="llm_config.use_secondary",
-        )  # fmt: skip
+            file=_file(rule),
+            rule=rule.name,
+            field="llm_config.use_secondary",
+        )
     return _secondary(client)
 
 
@@ -521,8 +548,10 @@ def _spent(result: LoopResult, trace: Path | None, note: str) -> str:
     usage = result.usage
     cost = f", ${result.cost_usd:.4f}" if result.cost_usd else ""
     where = f"trace {trace}" if trace is not None else note
-    return (f"[{usage.requests} model requests, {usage.total_tokens:,} tokens "
-            f"({usage.input_tokens:,} in, {usage.output_tokens:,} out){cost}; {where}]")  # fmt: skip
+    return (
+        f"[{usage.requests} model requests, {usage.total_tokens:,} tokens "
+        f"({usage.input_tokens:,} in, {usage.output_tokens:,} out){cost}; {where}]"
+    )
 
 
 def _file(rule: Rule) -> str | None:

@@ -210,8 +210,12 @@ class ExploreSession:
             captures = match_context(cached, dict(context))
             if captures is not None:
                 self._emit("explore_cached", {"rule": cached.name})
-                return Exploration("cached", f"explored earlier in this session: rule {cached.name!r}",
-                                   rule=cached, captures=captures)  # fmt: skip
+                return Exploration(
+                    "cached",
+                    f"explored earlier in this session: rule {cached.name!r}",
+                    rule=cached,
+                    captures=captures,
+                )
         why = self.problem()
         if why is not None:
             raise ExplorationError(f"not exploring: {why}")
@@ -226,26 +230,47 @@ class ExploreSession:
             llm = stronger
         self.started += 1
         explorer = self._explorer(llm, context, tools, hint, allow_escalation and not escalate)
-        self._emit("explore_start", {"model": llm.model, "escalate": escalate,
-                                     "max_tokens": explorer.settings.max_tokens,
-                                     "max_tool_calls": explorer.settings.max_tool_calls})  # fmt: skip
+        self._emit(
+            "explore_start",
+            {
+                "model": llm.model,
+                "escalate": escalate,
+                "max_tokens": explorer.settings.max_tokens,
+                "max_tool_calls": explorer.settings.max_tool_calls,
+            },
+        )
         earlier = [*rejections, *self.earlier_rejections(fp)]
         found = explorer.run(context, rejections=earlier, tried=tried)
         code = found.submission.action_code if found.submission is not None else None
-        self._emit("explore_end", {"outcome": found.outcome, "reason": found.reason,
-                                   "tokens": found.tokens, "duration_s": found.duration_s,
-                                   "tool_calls": found.tool_calls, "action_code": code,
-                                   "rejections": len(found.rejections)})  # fmt: skip
+        self._emit(
+            "explore_end",
+            {
+                "outcome": found.outcome,
+                "reason": found.reason,
+                "tokens": found.tokens,
+                "duration_s": found.duration_s,
+                "tool_calls": found.tool_calls,
+                "action_code": code,
+                "rejections": len(found.rejections),
+            },
+        )
         rule = found.rule
         if rule is not None:
             try:
                 actions = self._install(found, collection)
             except TetherError as exc:
-                found = Exploration("failed", f"the submitted rule could not be installed: {exc}",
-                                    status=found.status, model=found.model,
-                                    input_tokens=found.input_tokens, output_tokens=found.output_tokens,
-                                    tool_calls=found.tool_calls, duration_s=found.duration_s,
-                                    rejections=found.rejections, trace_paths=found.trace_paths)  # fmt: skip
+                found = Exploration(
+                    "failed",
+                    f"the submitted rule could not be installed: {exc}",
+                    status=found.status,
+                    model=found.model,
+                    input_tokens=found.input_tokens,
+                    output_tokens=found.output_tokens,
+                    tool_calls=found.tool_calls,
+                    duration_s=found.duration_s,
+                    rejections=found.rejections,
+                    trace_paths=found.trace_paths,
+                )
             else:
                 self.pending[rule.name] = _Pending(found, fp, target, actions)
                 self.cache[fp] = rule
@@ -260,18 +285,26 @@ class ExploreSession:
 
         try:
             found = self.run(
-                request.context, collection=request.collection, hint=request.hint,
-                allow_escalation=request.allow_escalation, tried=request.tried,
-                rejections=request.rejections, escalate=request.escalate, target=request.target,
-            )  # fmt: skip
+                request.context,
+                collection=request.collection,
+                hint=request.hint,
+                allow_escalation=request.allow_escalation,
+                tried=request.tried,
+                rejections=request.rejections,
+                escalate=request.escalate,
+                target=request.target,
+            )
         except ExplorationError as exc:
             reason = str(exc).removeprefix("not exploring: ")
             if not request.escalate:
                 self.notice(reason)
             return Explored(reason=reason, explored=request.escalate)
         if found.rule is not None:
-            return Explored(Match(found.rule, found.captures), found.reason,
-                            record=self.record_of(found, fingerprint(request.context)))  # fmt: skip
+            return Explored(
+                Match(found.rule, found.captures),
+                found.reason,
+                record=self.record_of(found, fingerprint(request.context)),
+            )
         return Explored(reason=found.reason, rerun=found.outcome == "done")
 
     def _explorer(
@@ -391,17 +424,29 @@ class ExploreSession:
     def record_of(found: Exploration, fp: str) -> dict[str, Any]:
         """The LLM attempt's record (no outcome: the caller adds it)."""
         return {
-            "fingerprint": fp, "exploration": found.outcome, "rule": found.rule.name if found.rule else None,
-            "model": found.model, "input_tokens": found.input_tokens, "output_tokens": found.output_tokens,
-            "tool_calls": found.tool_calls, "duration_s": found.duration_s,
-            "rejections": found.rejections[-5:], "escalated": found.escalated,
-            "status": found.status, "reason": found.reason, "traces": found.trace_paths,
-        }  # fmt: skip
+            "fingerprint": fp,
+            "exploration": found.outcome,
+            "rule": found.rule.name if found.rule else None,
+            "model": found.model,
+            "input_tokens": found.input_tokens,
+            "output_tokens": found.output_tokens,
+            "tool_calls": found.tool_calls,
+            "duration_s": found.duration_s,
+            "rejections": found.rejections[-5:],
+            "escalated": found.escalated,
+            "status": found.status,
+            "reason": found.reason,
+            "traces": found.trace_paths,
+        }
 
     def observe(self, found: Exploration, outcome: str, fp: str, target: str) -> None:
         """Append an exploration's own record to ``observations.jsonl`` (never raises)."""
-        record = {"kind": "exploration", "target": target, "outcome": outcome,
-                  **self.record_of(found, fp)}  # fmt: skip
+        record = {
+            "kind": "exploration",
+            "target": target,
+            "outcome": outcome,
+            **self.record_of(found, fp),
+        }
         try:
             self.deps.files.observe(record)
         except (StoreError, OSError) as exc:

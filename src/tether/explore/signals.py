@@ -87,9 +87,13 @@ class Signals:
         """
         try:
             self.submission = validate_submission(
-                rule_yaml, action_code, context=self.context, rules=self.rules,
-                actions=self.actions, watch=self.watch,
-            )  # fmt: skip
+                rule_yaml,
+                action_code,
+                context=self.context,
+                rules=self.rules,
+                actions=self.actions,
+                watch=self.watch,
+            )
         except SubmissionRejected as exc:
             raise self._reject(exc) from None
         rule = self.submission.rule
@@ -108,15 +112,20 @@ class Signals:
         if rule is None:
             raise self._reject(SubmissionRejected(f"no rule named {name!r}", check="name"))
         if name in self.tried:
-            raise self._reject(SubmissionRejected(
-                f"rule {name!r} was already tried on this failure and did not fix it", check="match"
-            ))  # fmt: skip
+            raise self._reject(
+                SubmissionRejected(
+                    f"rule {name!r} was already tried on this failure and did not fix it",
+                    check="match",
+                )
+            )
         captures = match_context(rule, dict(self.context))
         if captures is None:
-            raise self._reject(SubmissionRejected(
-                f"rule {name!r} does not hold for this failure; submit a new rule instead",
-                check="match",
-            ))  # fmt: skip
+            raise self._reject(
+                SubmissionRejected(
+                    f"rule {name!r} does not hold for this failure; submit a new rule instead",
+                    check="match",
+                )
+            )
         self.existing, self.existing_captures = rule, captures
         return f"rule {name!r} holds; it will now run and the job re-run"
 

@@ -152,8 +152,9 @@ def _parse(rule_yaml: str) -> Rule:
     if rule.llm_config is not None or not rule.then:
         raise SubmissionRejected(
             "an explored rule needs 'then' steps naming actions (not llm_config, not retry alone)",
-            check="schema", field="then",
-        )  # fmt: skip
+            check="schema",
+            field="then",
+        )
     return rule
 
 
@@ -204,9 +205,12 @@ def _check_placeholders(rule: Rule, captures: Captures, context: Mapping[str, An
                     known = ", ".join(sorted(captures)) or "none"
                     raise SubmissionRejected(
                         f"{{{name}}} is neither a named group the rule captured (captures: {known}) "
-                        "nor a key of the context; add (?P<" + name + ">...) to a regex or use a captured name",
-                        check="params", field=f"then[{i}].params.{param}",
-                    )  # fmt: skip
+                        "nor a key of the context; add (?P<"
+                        + name
+                        + ">...) to a regex or use a captured name",
+                        check="params",
+                        field=f"then[{i}].params.{param}",
+                    )
 
 
 def _trivial(fact: Fact) -> bool:
@@ -226,16 +230,18 @@ def _check_breadth(rule: Rule, context: Mapping[str, Any]) -> None:
             "every fact matches any text (a regex like '.*' that matches the empty string, or a "
             "contains shorter than 3 characters), so the rule would fire on every failure; "
             "match the specific error text, e.g. a regex on the error line with named captures",
-            check="too_broad", field="when",
-        )  # fmt: skip
+            check="too_broad",
+            field="when",
+        )
     for probe in probe_contexts(context):
         if match_context(rule, probe) is not None:
             raise SubmissionRejected(
                 "the rule also holds for an unrelated failure of the same command (a probe "
                 f"context whose text is {PROBE_TEXT.splitlines()[1]!r}), so it is too broad; add a "
                 "fact on the error text itself (stderr, error or traceback)",
-                check="too_broad", field="when",
-            )  # fmt: skip
+                check="too_broad",
+                field="when",
+            )
 
 
 def _when_key(rule: Rule) -> tuple[tuple[str, str, str], ...]:
@@ -248,8 +254,9 @@ def _check_duplicates(rule: Rule, existing: Sequence[Rule]) -> None:
             where = f" ({other.source})" if other.source else ""
             raise SubmissionRejected(
                 f"a rule named {rule.name!r} already exists{where}; pick a new, descriptive name",
-                check="name", field="name",
-            )  # fmt: skip
+                check="name",
+                field="name",
+            )
     key = _when_key(rule)
     for other in existing:
         if _when_key(other) == key:
@@ -257,8 +264,9 @@ def _check_duplicates(rule: Rule, existing: Sequence[Rule]) -> None:
             raise SubmissionRejected(
                 f"its when duplicates rule {other.name!r}{where}; if that rule fits, call "
                 f"use_existing_rule({other.name!r}); otherwise make the facts more specific",
-                check="duplicate", field="when",
-            )  # fmt: skip
+                check="duplicate",
+                field="when",
+            )
 
 
 def validate_submission(
@@ -302,8 +310,9 @@ def validate_submission(
             raise SubmissionRejected(
                 f"no action named {step.action!r} is registered and the submitted code does not "
                 f"define one; submit action_code with @action({step.action!r}) or use one of: {known}",
-                check="action", field=f"then[{i}].action",
-            )  # fmt: skip
+                check="action",
+                field=f"then[{i}].action",
+            )
         signature = submitted.get(step.action) or actions[step.action]
         problem = signature.check(step.params)
         if problem:
@@ -321,9 +330,10 @@ def _check_code(
         compile(code, "action_code", "exec")
     except SyntaxError as exc:
         raise SubmissionRejected(
-            f"action_code is not valid Python: {exc.msg} (line {exc.lineno})", check="code",
+            f"action_code is not valid Python: {exc.msg} (line {exc.lineno})",
+            check="code",
             field="action_code",
-        ) from None  # fmt: skip
+        ) from None
     from tether.explore import isolate
 
     report = import_in_isolation(
@@ -335,16 +345,19 @@ def _check_code(
     if report.timed_out:
         raise SubmissionRejected(
             "importing action_code did not finish in time; do no work at import time, only "
-            "define @action functions", check="code", field="action_code",
-        )  # fmt: skip
+            "define @action functions",
+            check="code",
+            field="action_code",
+        )
     if report.violations:
         raise SubmissionRejected(
             "action_code does something at import time that is refused: "
             + "; ".join(report.violations)
             + ". Importing the file must only define functions; do the work inside the action, "
             "and only inside the job's directory",
-            check="code", field="action_code",
-        )  # fmt: skip
+            check="code",
+            field="action_code",
+        )
     if report.error:
         raise SubmissionRejected(
             f"action_code does not import: {report.error}", check="code", field="action_code"
@@ -352,13 +365,16 @@ def _check_code(
     if not report.actions:
         raise SubmissionRejected(
             "action_code registers no action; decorate the function with "
-            "@action('name') (from tether import action)", check="code", field="action_code",
-        )  # fmt: skip
+            "@action('name') (from tether import action)",
+            check="code",
+            field="action_code",
+        )
     taken = sorted(name for name in report.actions if name in actions)
     if taken:
         raise SubmissionRejected(
             f"action_code redefines existing action(s) {', '.join(taken)}; existing actions are "
-            "read-only while exploring: give the new action a new name", check="action",
+            "read-only while exploring: give the new action a new name",
+            check="action",
             field="action_code",
-        )  # fmt: skip
+        )
     return report.actions

@@ -139,9 +139,12 @@ def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure | N
     status = getattr(exc, "status_code", None)
     retry_after = getattr(exc, "retry_after", None)
     transient = (
-        ex.ModelRateLimitError, ex.ModelUnavailableError, ex.ModelServerError,
-        ex.ModelConnectionError, ex.ModelRequestTimeout,
-    )  # fmt: skip
+        ex.ModelRateLimitError,
+        ex.ModelUnavailableError,
+        ex.ModelServerError,
+        ex.ModelConnectionError,
+        ex.ModelRequestTimeout,
+    )
     if isinstance(exc, transient) or _is_transport_error(exc):
         return _Failure("transient", exc, retry_after, status)
     final = (ex.ModelRequestRejectedError, ex.ModelQuotaExceededError)
@@ -168,8 +171,10 @@ def _require_provider_layer(slot: _Slot) -> None:
         where = slot.name.split("/", 1)
         raise ProviderMissing(
             "the LLM provider layer (pydantic-ai) is not installed: pip install 'tether[llm]'",
-            provider=where[0], model=where[-1], extra="llm",
-        ) from None  # fmt: skip
+            provider=where[0],
+            model=where[-1],
+            extra="llm",
+        ) from None
 
 
 class _Deltas:
@@ -297,10 +302,17 @@ class LLM:
         slot = self.slots[1]
         return LLM(
             slot.given if slot.given is not None else slot.name,
-            base_url=self._options[1][1], retry=self.retry, failure_threshold=self.failure_threshold,
-            cooldown_s=self.cooldown_s, timeout_s=self.timeout_s, prices=self.prices,
-            sleep=self.sleep, clock=self.clock, rng=self.rng, http_client=self.http_client,
-        )  # fmt: skip
+            base_url=self._options[1][1],
+            retry=self.retry,
+            failure_threshold=self.failure_threshold,
+            cooldown_s=self.cooldown_s,
+            timeout_s=self.timeout_s,
+            prices=self.prices,
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=self.rng,
+            http_client=self.http_client,
+        )
 
     @property
     def model(self) -> str:
@@ -358,8 +370,11 @@ class LLM:
         with self._lock:
             if self._thread is None:
                 self._thread = _LoopThread()
-        return self._thread.run(self.acomplete(messages, tools, max_tokens=max_tokens,
-                                               temperature=temperature, on_delta=on_delta))  # fmt: skip
+        return self._thread.run(
+            self.acomplete(
+                messages, tools, max_tokens=max_tokens, temperature=temperature, on_delta=on_delta
+            )
+        )
 
     async def acomplete(
         self,
@@ -389,8 +404,9 @@ class LLM:
                 left = slot.open_until - self.clock()
                 last = ProviderUnavailable(
                     f"skipped: cooling down for {left:.0f} more s after {slot.failures} failed calls",
-                    **self._where(slot), attempts=0,
-                )  # fmt: skip
+                    **self._where(slot),
+                    attempts=0,
+                )
                 continue
             try:
                 response = await self._try_slot(
@@ -433,8 +449,13 @@ class LLM:
 
             api_key, base_url = self._options[index]
             assert slot.spec is not None
-            model = build_model(slot.spec, api_key=api_key, base_url=base_url,
-                                timeout_s=self.timeout_s, http_client=self.http_client)  # fmt: skip
+            model = build_model(
+                slot.spec,
+                api_key=api_key,
+                base_url=base_url,
+                timeout_s=self.timeout_s,
+                http_client=self.http_client,
+            )
             # Loops that are gone (``asyncio.run`` per call) drop their models instead of leaking.
             for gone in [old for old in slot.models if old.is_closed()]:
                 del slot.models[gone]
@@ -486,22 +507,26 @@ class LLM:
             if failure.kind == "rejected":
                 raise ProviderRejected(
                     f"request rejected ({_describe(failure, secrets)}); not retried",
-                    **self._where(slot), status=failure.status, kind=failure.rejected_kind,
-                ) from _cause(failure.error, secrets)  # fmt: skip
+                    **self._where(slot),
+                    status=failure.status,
+                    kind=failure.rejected_kind,
+                ) from _cause(failure.error, secrets)
             failures += 1
             if stream is not None and stream.delivered:
                 raise ProviderUnavailable(
                     f"the stream broke after {stream.delivered} text deltas had been delivered "
                     f"({_describe(failure, secrets)}); not retried, so no text is repeated",
-                    **self._where(slot), attempts=failures,
-                ) from _cause(failure.error, secrets)  # fmt: skip
+                    **self._where(slot),
+                    attempts=failures,
+                ) from _cause(failure.error, secrets)
             wait = self.retry.wait_s(failures, failure.retry_after, self.rng)
             if failures >= self.retry.attempts or waited + wait > self.retry.max_wait_s:
                 self._trip(slot)
                 raise ProviderUnavailable(
                     f"gave up after {failures} attempts ({_describe(failure, secrets)})",
-                    **self._where(slot), attempts=failures,
-                ) from _cause(failure.error, secrets)  # fmt: skip
+                    **self._where(slot),
+                    attempts=failures,
+                ) from _cause(failure.error, secrets)
             waited += wait
             await self.sleep(wait)
 
@@ -519,14 +544,22 @@ class LLM:
 
     @staticmethod
     async def _request(
-        model: Model, wire: list[Any], params: Any, settings: dict[str, Any],
+        model: Model,
+        wire: list[Any],
+        params: Any,
+        settings: dict[str, Any],
         on_delta: Callable[[str], None] | None,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         from pydantic_ai import direct
 
         if on_delta is None:
-            return await direct.model_request(model, wire, model_settings=cast("ModelSettings", settings),
-                                              model_request_parameters=params, instrument=False)  # fmt: skip
+            return await direct.model_request(
+                model,
+                wire,
+                model_settings=cast("ModelSettings", settings),
+                model_request_parameters=params,
+                instrument=False,
+            )
         from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
 
         async with direct.model_request_stream(

@@ -135,8 +135,9 @@ def parse_model(name: str) -> ModelSpec:
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UnknownProvider(
             f"unknown provider {provider!r} in model {name!r}; {hint}providers: {', '.join(PROVIDERS)}",
-            provider=provider, model=model,
-        )  # fmt: skip
+            provider=provider,
+            model=model,
+        )
     return ModelSpec(provider, model)
 
 
@@ -151,8 +152,10 @@ def _key(spec: ModelSpec, api_key: str | None) -> str | None:
         names = " or ".join(spec.info.env)
         raise MissingKey(
             f"no API key: set {names} in the environment (or pass api_key=)",
-            provider=spec.provider, model=spec.model, env=spec.info.env,
-        )  # fmt: skip
+            provider=spec.provider,
+            model=spec.model,
+            env=spec.info.env,
+        )
     return None
 
 
@@ -165,8 +168,10 @@ def _base_url(spec: ModelSpec, base_url: str | None) -> str | None:
         raise MissingKey(
             "no server address: pass base_url= or set TETHER_LLM_BASE_URL "
             "(e.g. http://127.0.0.1:8080/v1 for llama.cpp's server, http://127.0.0.1:8000/v1 for vLLM)",
-            provider=spec.provider, model=spec.model, env=("TETHER_LLM_BASE_URL",),
-        )  # fmt: skip
+            provider=spec.provider,
+            model=spec.model,
+            env=("TETHER_LLM_BASE_URL",),
+        )
     return spec.info.default_base_url
 
 
@@ -174,8 +179,10 @@ def _missing(spec: ModelSpec, exc: ImportError) -> ProviderMissing:
     return ProviderMissing(
         f"the {spec.info.sdk} SDK is not installed ({exc.name or exc}); "
         "install it with: pip install 'tether[llm]'",
-        provider=spec.provider, model=spec.model, extra="llm",
-    )  # fmt: skip
+        provider=spec.provider,
+        model=spec.model,
+        extra="llm",
+    )
 
 
 def build_model(
@@ -237,9 +244,13 @@ def _openai(
             "copilot-integration-id": os.environ.get("GITHUB_COPILOT_INTEGRATION_ID", "vscode-chat")
         }
     client = AsyncOpenAI(
-        api_key=key or "not-needed", base_url=url, max_retries=0, timeout=timeout_s,
-        http_client=http, default_headers=headers or None,
-    )  # fmt: skip
+        api_key=key or "not-needed",
+        base_url=url,
+        max_retries=0,
+        timeout=timeout_s,
+        http_client=http,
+        default_headers=headers or None,
+    )
     return OpenAIChatModel(spec.model, provider=OpenAIProvider(openai_client=client))
 
 
@@ -252,9 +263,11 @@ def _gemini(
     from pydantic_ai.providers.google import GoogleProvider
 
     options = HttpOptions(
-        base_url=url, timeout=int(timeout_s * 1000), retry_options=HttpRetryOptions(attempts=1),
+        base_url=url,
+        timeout=int(timeout_s * 1000),
+        retry_options=HttpRetryOptions(attempts=1),
         httpx_async_client=http,
-    )  # fmt: skip
+    )
     client = Client(vertexai=False, api_key=key, http_options=options)
     return GoogleModel(spec.model, provider=GoogleProvider(client=client))
 

@@ -95,8 +95,14 @@ async def gate(loop: Loop, index: int, report: IterationReport) -> LoopResult | 
     waiting: list[tuple[ToolCall, str, RequireApproval | None]] = []
     for call, reason, policy in gated:
         request = ApprovalRequest.of(call, reason, index)
-        loop.trace.emit("approval.requested", iteration=index, tool=call.name, arguments=call.arguments,
-                        reason=reason, runner=type(runner).__name__)  # fmt: skip
+        loop.trace.emit(
+            "approval.requested",
+            iteration=index,
+            tool=call.name,
+            arguments=call.arguments,
+            reason=reason,
+            runner=type(runner).__name__,
+        )
         try:
             verdict = await asyncio.to_thread(runner.decide, request)
             note = str(getattr(runner, "last_note", ""))
@@ -109,41 +115,65 @@ async def gate(loop: Loop, index: int, report: IterationReport) -> LoopResult | 
         else:
             loop.trace.emit("approval.denied", iteration=index, tool=call.name, note=note)
             if policy.on_deny == "stop":
-                return loop._finish(LoopStatus.APPROVAL_DENIED, f"{call.name} was not approved: {note}",
-                                    text=loop._last_text)  # fmt: skip
+                return loop._finish(
+                    LoopStatus.APPROVAL_DENIED,
+                    f"{call.name} was not approved: {note}",
+                    text=loop._last_text,
+                )
             denied[call.id] = f"{call.name} was not approved ({note}); do something else"
     if waiting:
         return _pause(loop, index, report, waiting, _fingerprint(loop, gated))
     return denied
 
 
-def _pause(loop: Loop, index: int, report: IterationReport, held: Held,
-           fingerprint: str, why: str = "", store: str | None = None) -> LoopResult:  # fmt: skip
+def _pause(
+    loop: Loop,
+    index: int,
+    report: IterationReport,
+    held: Held,
+    fingerprint: str,
+    why: str = "",
+    store: str | None = None,
+) -> LoopResult:
     """Park the iteration awaiting a headless decision (state saved, token issued)."""
     assert loop.trace is not None
     runner = loop.approval_runner
     if not isinstance(runner, HeadlessApproval) or store is not None:
         runner = HeadlessApproval(store=store)
     if loop.state_path is None:
-        return loop._finish(LoopStatus.AWAITING_APPROVAL,
-                            "an action needs approval but the run has no state_path to pause in",
-                            text=loop._last_text)  # fmt: skip
+        return loop._finish(
+            LoopStatus.AWAITING_APPROVAL,
+            "an action needs approval but the run has no state_path to pause in",
+            text=loop._last_text,
+        )
     requests = [ApprovalRequest.of(c, r, index) for c, r, _ in held]
     pending = runner.issue(str(loop.state_path), requests)
-    pending.update(iteration=index, fingerprint=fingerprint, report=report.to_dict(), gated=[c.id for c, _, _ in held],
-                   messages=[message_to_dict(m) for m in loop.messages])  # fmt: skip
+    pending.update(
+        iteration=index,
+        fingerprint=fingerprint,
+        report=report.to_dict(),
+        gated=[c.id for c, _, _ in held],
+        messages=[message_to_dict(m) for m in loop.messages],
+    )
     loop._pending_approval = pending
     tools = ", ".join(r.tool for r in requests)
     minutes = (pending["expires_s"] - pending["created_s"]) / 60
-    loop.trace.emit("approval.pending", iteration=index, token=pending["token"], tools=tools,
-                    expires_s=pending["expires_s"], store=pending["store"])  # fmt: skip
+    loop.trace.emit(
+        "approval.pending",
+        iteration=index,
+        token=pending["token"],
+        tools=tools,
+        expires_s=pending["expires_s"],
+        store=pending["store"],
+    )
     return loop._finish(
         LoopStatus.AWAITING_APPROVAL,
         f"{why}waiting for approval of {tools}: token {pending['token']} (valid {minutes:g} min); "
         f"'tether approve {pending['token']}' or 'tether deny {pending['token']}', then resume from "
         f"{loop.state_path}",
-        resumable=True, text=loop._last_text,
-    )  # fmt: skip
+        resumable=True,
+        text=loop._last_text,
+    )
 
 
 async def settle(loop: Loop) -> LoopResult | None:
@@ -163,12 +193,19 @@ async def settle(loop: Loop) -> LoopResult | None:
             loop._pending_approval = None
             loop.messages = []
             loop.trace.emit("approval.expired", token=token)
-            return loop._finish(LoopStatus.PENDING_EXPIRED,
-                                f"approval token {token} expired before a decision; resume to ask again",
-                                resumable=True, text=loop._last_text)  # fmt: skip
+            return loop._finish(
+                LoopStatus.PENDING_EXPIRED,
+                f"approval token {token} expired before a decision; resume to ask again",
+                resumable=True,
+                text=loop._last_text,
+            )
         if answer is None:
-            return loop._finish(LoopStatus.AWAITING_APPROVAL, f"still waiting for approval: token {token}",
-                                resumable=True, text=loop._last_text)  # fmt: skip
+            return loop._finish(
+                LoopStatus.AWAITING_APPROVAL,
+                f"still waiting for approval: token {token}",
+                resumable=True,
+                text=loop._last_text,
+            )
         report = IterationReport.from_dict(pending["report"])
         loop.messages = [message_from_dict(m) for m in pending["messages"]]
         gated = _held(loop, report, pending)
@@ -176,8 +213,9 @@ async def settle(loop: Loop) -> LoopResult | None:
         if answer["approved"]:
             loop._take_observation()  # the world may have moved since the request
             void = _fingerprint(loop, gated) != pending["fingerprint"]
-        store.set_approval_status(token, "void" if void else "used",
-                                  when=("pending", "approved", "denied"), now_s=now)  # fmt: skip
+        store.set_approval_status(
+            token, "void" if void else "used", when=("pending", "approved", "denied"), now_s=now
+        )
     finally:
         store.close()
     loop._used_tokens.append(token)
@@ -185,13 +223,23 @@ async def settle(loop: Loop) -> LoopResult | None:
     loop._pending_approval = None
     if void:
         loop.trace.emit("approval.void", iteration=report.index, token=token)
-        return _pause(loop, report.index, report, gated, _fingerprint(loop, gated), store=pending["store"],
-                           why="the world changed since the approval was asked for, so it is void; ")  # fmt: skip
+        return _pause(
+            loop,
+            report.index,
+            report,
+            gated,
+            _fingerprint(loop, gated),
+            store=pending["store"],
+            why="the world changed since the approval was asked for, so it is void; ",
+        )
     if not answer["approved"]:
         loop.trace.emit("approval.denied", iteration=report.index, token=token, note=answer["via"])
         if any(p is None or p.on_deny == "stop" for _, _, p in gated):
-            return loop._finish(LoopStatus.APPROVAL_DENIED, f"denied ({answer['via']}): token {token}",
-                                text=loop._last_text)  # fmt: skip
+            return loop._finish(
+                LoopStatus.APPROVAL_DENIED,
+                f"denied ({answer['via']}): token {token}",
+                text=loop._last_text,
+            )
         denied = {c.id: f"{c.name} was not approved; do something else" for c, _, _ in gated}
         return await loop._act_and_end(report, denied)
     loop.trace.emit("approval.granted", iteration=report.index, token=token, note=answer["via"])

@@ -23,8 +23,15 @@ if TYPE_CHECKING:
 
 __all__ = ["close_state", "open_state", "restore", "save"]
 
-RESUMABLE_END = {"", "BUDGET_EXHAUSTED", "NO_PROGRESS", "AWAITING_APPROVAL", "PENDING_EXPIRED",
-                 "ABORTED", "ERROR"}  # fmt: skip
+RESUMABLE_END = {
+    "",
+    "BUDGET_EXHAUSTED",
+    "NO_PROGRESS",
+    "AWAITING_APPROVAL",
+    "PENDING_EXPIRED",
+    "ABORTED",
+    "ERROR",
+}
 """Statuses a saved run may be resumed from ("" = killed while running)."""
 
 
@@ -39,10 +46,15 @@ def schemas(loop: Loop) -> dict[str, str]:
 
 def limits(loop: Loop) -> dict[str, Any]:
     """The loop's ceilings, as saved (seconds, tokens, USD, counts)."""
-    return {"max_iterations": loop.max_iterations, "token_limit": loop.token_limit,
-            "wall_clock_s": loop.wall_clock_s, "cost_limit_usd": loop.cost_limit_usd,
-            "max_tokens_per_call": loop.max_tokens_per_call, "max_tool_calls": loop.max_tool_calls,
-            "verbatim_iterations": loop.verbatim_iterations}  # fmt: skip
+    return {
+        "max_iterations": loop.max_iterations,
+        "token_limit": loop.token_limit,
+        "wall_clock_s": loop.wall_clock_s,
+        "cost_limit_usd": loop.cost_limit_usd,
+        "max_tokens_per_call": loop.max_tokens_per_call,
+        "max_tool_calls": loop.max_tool_calls,
+        "verbatim_iterations": loop.verbatim_iterations,
+    }
 
 
 def progress(loop: Loop) -> dict[str, Any]:
@@ -50,9 +62,11 @@ def progress(loop: Loop) -> dict[str, Any]:
     return {
         "previous_metric": loop._previous.to_dict() if loop._previous is not None else None,
         "pending_report": loop._pending.to_dict() if loop._pending is not None else None,
-        "notes": loop._notes, "plan_invalid_streak": loop._plan_invalid_streak,
-        "last_text": loop._last_text[:20_000], "tool_calls_made": loop.tool_calls_made,
-    }  # fmt: skip
+        "notes": loop._notes,
+        "plan_invalid_streak": loop._plan_invalid_streak,
+        "last_text": loop._last_text[:20_000],
+        "tool_calls_made": loop.tool_calls_made,
+    }
 
 
 def policy_states(loop: Loop) -> dict[str, Any]:
@@ -105,15 +119,22 @@ def open_state(loop: Loop) -> None:
         if loop._state is None:
             refuse_overwrite(state_file)
             loop._state = LoopState(
-                goal=loop.goal, model=loop.llm.model, limits=limits(loop), tool_schemas=schemas(loop),
-                summariser=loop.summarizer.version, pinned=loop.pinned,
+                goal=loop.goal,
+                model=loop.llm.model,
+                limits=limits(loop),
+                tool_schemas=schemas(loop),
+                summariser=loop.summarizer.version,
+                pinned=loop.pinned,
                 trace_path=str(loop.trace_path) if loop.trace_path is not None else None,
-            )  # fmt: skip
+            )
             state_file.snapshot(loop._state)
         else:
             # the resumed run's record: ceilings may have been extended, the model changed
-            state_file.append(loop._state, {"limits": limits(loop), "model": loop.llm.model,
-                                            "status": "", "reason": ""}, {})  # fmt: skip
+            state_file.append(
+                loop._state,
+                {"limits": limits(loop), "model": loop.llm.model, "status": "", "reason": ""},
+                {},
+            )
     except BaseException:
         state_file.close()
         raise
@@ -131,8 +152,10 @@ def refuse_overwrite(state_file: StateFile) -> None:
     except StateError as exc:
         if not state_file.path.exists():
             return
-        raise StateError(f"{state_file.path}: exists and cannot be read ({exc}); move it away first",
-                         state_file.path) from None  # fmt: skip
+        raise StateError(
+            f"{state_file.path}: exists and cannot be read ({exc}); move it away first",
+            state_file.path,
+        ) from None
     if old.status in RESUMABLE_END:
         what = (
             "did not finish (killed?)"
@@ -159,11 +182,15 @@ def save(loop: Loop, **changes: Any) -> None:
     if loop.state_path is None or loop._state is None:
         return
     fields = {
-        "iteration": loop.iteration, "usage": asdict(loop.usage), "cost_usd": loop.cost_usd,
-        "elapsed_s": round(loop.clock() - loop._started, 6), "summarised": loop.summarised,
-        "progress": progress(loop), "policies": policy_states(loop),
+        "iteration": loop.iteration,
+        "usage": asdict(loop.usage),
+        "cost_usd": loop.cost_usd,
+        "elapsed_s": round(loop.clock() - loop._started, 6),
+        "summarised": loop.summarised,
+        "progress": progress(loop),
+        "policies": policy_states(loop),
         "pending_approval": loop._pending_approval,
-    }  # fmt: skip
+    }
     fields.update(changes)
     state_file = loop._state_file or StateFile(loop.state_path)  # after Ctrl-C the file is closed
     state_file.append(loop._state, fields, added)

@@ -98,8 +98,12 @@ class ApprovalRequest:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
-        return {"tool": self.tool, "arguments": _thaw(self.arguments), "reason": self.reason,
-                "iteration": self.iteration}  # fmt: skip
+        return {
+            "tool": self.tool,
+            "arguments": _thaw(self.arguments),
+            "reason": self.reason,
+            "iteration": self.iteration,
+        }
 
 
 def _thaw(value: Any) -> Any:
@@ -188,8 +192,9 @@ class CLIApproval:
     reason in the trace. Never raises.
     """
 
-    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None, *,
-                 require_tty: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, stdin: TextIO | None = None, stdout: TextIO | None = None, *, require_tty: bool = True
+    ) -> None:
         self.stdin = stdin
         self.stdout = stdout
         self.require_tty = require_tty
@@ -274,8 +279,13 @@ class HeadlessApproval:
         ValueError: ``ttl_s`` is not positive.
     """
 
-    def __init__(self, ttl_s: float = DEFAULT_TTL_S, *, store: str | os.PathLike[str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ttl_s: float = DEFAULT_TTL_S,
+        *,
+        store: str | os.PathLike[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if ttl_s <= 0:
             raise ValueError("HeadlessApproval ttl_s must be positive")
         self.ttl_s = ttl_s
@@ -321,8 +331,13 @@ class HeadlessApproval:
         token = "apv_" + secrets.token_urlsafe(12)
         now = self.clock()
         url = self.store_url()
-        pending = {"token": token, "requests": [r.to_dict() for r in requests], "created_s": now,
-                   "expires_s": now + self.ttl_s, "store": url}  # fmt: skip
+        pending = {
+            "token": token,
+            "requests": [r.to_dict() for r in requests],
+            "created_s": now,
+            "expires_s": now + self.ttl_s,
+            "store": url,
+        }
         store = open_store(url=url)
         try:
             store.add_approval(
@@ -341,8 +356,14 @@ def approval_store(pending: dict[str, Any]) -> Store:
     return open_store(url=str(pending["store"]))
 
 
-def decide(store_path: str | os.PathLike[str], token: str, approved: bool, *, note: str = "",
-           clock: Callable[[], float] = time.time) -> dict[str, Any]:  # fmt: skip
+def decide(
+    store_path: str | os.PathLike[str],
+    token: str,
+    approved: bool,
+    *,
+    note: str = "",
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
     """Record a decision for a pending token (what ``tether approve``/``deny`` do).
 
     ``store_path`` is a store URL (``sqlite:///abs/path.db``) or a SQLite file path.
@@ -361,8 +382,9 @@ def decide(store_path: str | os.PathLike[str], token: str, approved: bool, *, no
         store.close()
 
 
-def decide_in(store: Store, token: str, approved: bool, *, note: str = "",
-              now_s: float) -> dict[str, Any]:  # fmt: skip
+def decide_in(
+    store: Store, token: str, approved: bool, *, note: str = "", now_s: float
+) -> dict[str, Any]:
     """Decide ``token`` in an open ``store`` at ``now_s`` (Unix seconds); single use.
 
     Returns the approval row after the change.

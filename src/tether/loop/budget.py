@@ -113,10 +113,16 @@ class BudgetReport:
 
     def to_markdown(self) -> str:
         """A small table, for people."""
-        rows = [("pinned (goal, facts)", self.pinned), ("summaries", self.summaries),
-                ("verbatim iterations", self.verbatim), ("tool definitions", self.tools),
-                ("next prompt (estimate)", self.next_prompt), ("spent: input", self.spent_input),
-                ("spent: output", self.spent_output), ("left under the ceiling", self.left)]  # fmt: skip
+        rows = [
+            ("pinned (goal, facts)", self.pinned),
+            ("summaries", self.summaries),
+            ("verbatim iterations", self.verbatim),
+            ("tool definitions", self.tools),
+            ("next prompt (estimate)", self.next_prompt),
+            ("spent: input", self.spent_input),
+            ("spent: output", self.spent_output),
+            ("left under the ceiling", self.left),
+        ]
         lines = ["| part | tokens |", "|---|---:|"] + [f"| {k} | {v:,} |" for k, v in rows]
         if self.cost_usd is not None:
             limit = f" of ${self.cost_limit_usd:g}" if self.cost_limit_usd is not None else ""

@@ -205,8 +205,12 @@ class Loop:
             raise TypeError(
                 "Loop needs llm= (a 'provider/model' name, an LLM, or a scripted model)"
             )
-        for name, value in (("max_iterations", max_iterations), ("token_limit", token_limit),
-                            ("wall_clock_s", wall_clock_s), ("max_tokens_per_call", max_tokens_per_call)):  # fmt: skip
+        for name, value in (
+            ("max_iterations", max_iterations),
+            ("token_limit", token_limit),
+            ("wall_clock_s", wall_clock_s),
+            ("max_tokens_per_call", max_tokens_per_call),
+        ):
             if not value or value <= 0:
                 raise ValueError(f"Loop {name} must be positive, got {value!r}")
         self.goal = goal
@@ -322,8 +326,12 @@ class Loop:
             except TetherError:
                 self.trace = None
             try:
-                return self._finish(LoopStatus.ABORTED, "interrupted (Ctrl-C twice)", resumable=True,
-                                    text=self._last_text)  # fmt: skip
+                return self._finish(
+                    LoopStatus.ABORTED,
+                    "interrupted (Ctrl-C twice)",
+                    resumable=True,
+                    text=self._last_text,
+                )
             finally:
                 if self.trace is not None:
                     self.trace.close()
@@ -351,8 +359,12 @@ class Loop:
         try:
             return await self._run()
         except _ProviderStop as stop:
-            return self._finish(LoopStatus.ERROR, f"model call failed: {stop.error}",
-                                resumable=True, text=self._last_text)  # fmt: skip
+            return self._finish(
+                LoopStatus.ERROR,
+                f"model call failed: {stop.error}",
+                resumable=True,
+                text=self._last_text,
+            )
         except StateError as exc:
             return self._finish(LoopStatus.ERROR, f"cannot save the state: {exc}", resumable=True)
         except UnknownStatus:
@@ -385,11 +397,22 @@ class Loop:
         limits = self._limits_text()
         assert self.trace is not None
         if self._resumed:
-            self.trace.emit("loop.resumed", goal=self.goal, model=self.llm.model, limits=limits,
-                            iteration=self.iteration, tools=self.runner.tools.names())  # fmt: skip
+            self.trace.emit(
+                "loop.resumed",
+                goal=self.goal,
+                model=self.llm.model,
+                limits=limits,
+                iteration=self.iteration,
+                tools=self.runner.tools.names(),
+            )
         else:
-            self.trace.emit("loop.start", goal=self.goal, model=self.llm.model, limits=limits,
-                            tools=self.runner.tools.names())  # fmt: skip
+            self.trace.emit(
+                "loop.start",
+                goal=self.goal,
+                model=self.llm.model,
+                limits=limits,
+                tools=self.runner.tools.names(),
+            )
         if not self.quiet:
             verb = f"resuming at iteration {self.iteration + 1}" if self._resumed else "goal"
             print(f"tether loop: {verb}={self.goal[:60]!r} | limits: {limits}", file=sys.stderr)
@@ -402,8 +425,10 @@ class Loop:
         except PricingStale as exc:
             return str(exc)
         if self.llm.prices.price(self.llm.model) is None:
-            return (f"cost_limit_usd is set but {self.llm.model} has no price in the table, so the USD "
-                    "ceiling could not be enforced; add a price (PriceTable.from_file) or use token_limit")  # fmt: skip
+            return (
+                f"cost_limit_usd is set but {self.llm.model} has no price in the table, so the USD "
+                "ceiling could not be enforced; add a price (PriceTable.from_file) or use token_limit"
+            )
         return None
 
     async def _run(self) -> LoopResult:
@@ -439,16 +464,26 @@ class Loop:
             index > self.max_iterations
         )  # a last pass only to measure the last iteration's effect
         if beyond and self._pending is None:
-            return self._finish(LoopStatus.BUDGET_EXHAUSTED, f"iterations ceiling reached ({self.max_iterations})",
-                                resumable=True, text=self._last_text)  # fmt: skip
+            return self._finish(
+                LoopStatus.BUDGET_EXHAUSTED,
+                f"iterations ceiling reached ({self.max_iterations})",
+                resumable=True,
+                text=self._last_text,
+            )
         if not beyond:
             self.trace.emit("iteration.start", iteration=index)
         observation = self._take_observation()
         if observation is not None and self.goal_metric is not None:
             snapshot = self.goal_metric.measure(observation)
             trend = snapshot.compare(self._previous)
-            self.trace.emit("metric", iteration=index, value=snapshot.value, detail=snapshot.detail,
-                            trend=trend, failing=sorted(snapshot.failing))  # fmt: skip
+            self.trace.emit(
+                "metric",
+                iteration=index,
+                value=snapshot.value,
+                detail=snapshot.detail,
+                trend=trend,
+                failing=sorted(snapshot.failing),
+            )
             if self._pending is not None:  # credit the result to the iteration that acted
                 self._pending.metric, self._pending.trend = snapshot, trend
             self._previous = snapshot
@@ -456,8 +491,11 @@ class Loop:
                 if self._pending is not None:
                     self._record_report(self._pending)
                     self._pending = None
-                return self._finish(LoopStatus.SUCCESS, f"goal metric reports success: {snapshot.detail}",
-                                    text=self._last_text)  # fmt: skip
+                return self._finish(
+                    LoopStatus.SUCCESS,
+                    f"goal metric reports success: {snapshot.detail}",
+                    text=self._last_text,
+                )
         if self._pending is not None:
             pending, self._pending = self._pending, None
             halt = self._judge(pending)
@@ -466,8 +504,12 @@ class Loop:
                     _status(halt.status), halt.reason, resumable=True, text=self._last_text
                 )
         if index > self.max_iterations:
-            return self._finish(LoopStatus.BUDGET_EXHAUSTED, f"iterations ceiling reached ({self.max_iterations})",
-                                resumable=True, text=self._last_text)  # fmt: skip
+            return self._finish(
+                LoopStatus.BUDGET_EXHAUSTED,
+                f"iterations ceiling reached ({self.max_iterations})",
+                resumable=True,
+                text=self._last_text,
+            )
         prompt = self._user_prompt(index, self._observation_text, self._notes)
         self._notes = []
         self.messages = [UserMessage(prompt)]
@@ -512,20 +554,32 @@ class Loop:
         invalid_exhausted, exit_ = await self._act(index, report.tool_calls, report, denied)
         if exit_ is not None:
             self._record_report(report)
-            self.trace.emit("iteration.end", iteration=index, tool_calls=len(report.tool_calls),
-                            repeated=len(report.repeated), invalid=report.invalid, exit=exit_.tool)  # fmt: skip
+            self.trace.emit(
+                "iteration.end",
+                iteration=index,
+                tool_calls=len(report.tool_calls),
+                repeated=len(report.repeated),
+                invalid=report.invalid,
+                exit=exit_.tool,
+            )
             self.iteration = index
-            return self._finish(self.exits[exit_.tool], f"the model called {exit_.tool}",
-                                text=render_output(exit_.value), exit=exit_)  # fmt: skip
+            return self._finish(
+                self.exits[exit_.tool],
+                f"the model called {exit_.tool}",
+                text=render_output(exit_.value),
+                exit=exit_,
+            )
         if invalid_exhausted:
             self._plan_invalid_streak += 1
             self.trace.emit(
                 "iteration.plan_invalid", iteration=index, streak=self._plan_invalid_streak
             )
             if self._plan_invalid_streak >= 2:
-                return self._finish(LoopStatus.PLAN_FAILED,
-                                    "two iterations in a row ended with invalid tool calls after their retries",
-                                    text=self._last_text)  # fmt: skip
+                return self._finish(
+                    LoopStatus.PLAN_FAILED,
+                    "two iterations in a row ended with invalid tool calls after their retries",
+                    text=self._last_text,
+                )
         else:
             self._plan_invalid_streak = 0
             if not report.invalid:
@@ -536,8 +590,14 @@ class Loop:
         """Close the iteration: trace it, judge it (now, or once its effect is measured), save."""
         assert self.trace is not None
         index = report.index
-        self.trace.emit("iteration.end", iteration=index, tool_calls=len(report.tool_calls),
-                        repeated=len(report.repeated), invalid=report.invalid, text_only=report.text_only)  # fmt: skip
+        self.trace.emit(
+            "iteration.end",
+            iteration=index,
+            tool_calls=len(report.tool_calls),
+            repeated=len(report.repeated),
+            invalid=report.invalid,
+            text_only=report.text_only,
+        )
         self.iteration = index
         await self._close_iteration()
         if self.goal_metric is None or self.observe is None:
@@ -619,29 +679,41 @@ class Loop:
         options.setdefault("trace_path", state.trace_path)
         options.setdefault("quiet", False)
         loop = cls(
-            state.goal, tools, llm, pinned=state.pinned, state_path=path,
-            max_iterations=int(limits["max_iterations"]), token_limit=int(limits["token_limit"]),
-            wall_clock_s=float(limits["wall_clock_s"]), cost_limit_usd=limits.get("cost_limit_usd"),
-            max_tokens_per_call=int(limits["max_tokens_per_call"]), max_tool_calls=limits.get("max_tool_calls"),
-            verbatim_iterations=int(limits["verbatim_iterations"]), **options,
-        )  # fmt: skip
+            state.goal,
+            tools,
+            llm,
+            pinned=state.pinned,
+            state_path=path,
+            max_iterations=int(limits["max_iterations"]),
+            token_limit=int(limits["token_limit"]),
+            wall_clock_s=float(limits["wall_clock_s"]),
+            cost_limit_usd=limits.get("cost_limit_usd"),
+            max_tokens_per_call=int(limits["max_tokens_per_call"]),
+            max_tool_calls=limits.get("max_tool_calls"),
+            verbatim_iterations=int(limits["verbatim_iterations"]),
+            **options,
+        )
         current = _persist.schemas(loop)
         changed = sorted(
-            name for name in set(state.tool_schemas) | set(current)
+            name
+            for name in set(state.tool_schemas) | set(current)
             if state.tool_schemas.get(name) != current.get(name)
-        )  # fmt: skip
+        )
         if changed and not allow_schema_change:
             raise SchemaChangedError(
                 f"{path}: the schema of {', '.join(changed)} changed since the state was saved; "
                 "the saved conversation used the old one (pass allow_schema_change=True to go on)",
-                path, changed,
-            )  # fmt: skip
+                path,
+                changed,
+            )
         if state.summariser != loop.summarizer.version and not allow_artifact_drift:
             raise ArtifactDriftError(
                 f"{path}: the saved summaries were written by {state.summariser!r}, this loop's "
                 f"summariser is {loop.summarizer.version!r} (pass allow_artifact_drift=True to reuse them)",
-                path, state.summariser, loop.summarizer.version,
-            )  # fmt: skip
+                path,
+                state.summariser,
+                loop.summarizer.version,
+            )
         _persist.restore(loop, state)
         return loop
 
@@ -669,8 +741,15 @@ class Loop:
             ApprovalError: ``approval`` names a token that is unknown to this run or already used.
             (and what :meth:`load` raises)
         """
-        loop = cls.load(path, tools=tools, llm=llm, extend=extend, allow_schema_change=allow_schema_change,
-                        allow_artifact_drift=allow_artifact_drift, **options)  # fmt: skip
+        loop = cls.load(
+            path,
+            tools=tools,
+            llm=llm,
+            extend=extend,
+            allow_schema_change=allow_schema_change,
+            allow_artifact_drift=allow_artifact_drift,
+            **options,
+        )
         loop.answer_approval(approval)
         return loop.run()
 
@@ -772,11 +851,16 @@ class Loop:
         verbatim = [m for past in self.history for m in past] + self.messages
         definitions = self._definitions or self.runner.definitions()
         return BudgetReport(
-            pinned=estimate_tokens([system], ()), summaries=estimate_tokens([summary], ()) if summary else 0,
-            verbatim=estimate_tokens(verbatim, ()) if verbatim else 0, tools=estimate_tokens((), definitions),
-            spent_input=self.usage.input_tokens, spent_output=self.usage.output_tokens,
-            token_limit=self.token_limit, cost_usd=self.cost_usd, cost_limit_usd=self.cost_limit_usd,
-        )  # fmt: skip
+            pinned=estimate_tokens([system], ()),
+            summaries=estimate_tokens([summary], ()) if summary else 0,
+            verbatim=estimate_tokens(verbatim, ()) if verbatim else 0,
+            tools=estimate_tokens((), definitions),
+            spent_input=self.usage.input_tokens,
+            spent_output=self.usage.output_tokens,
+            token_limit=self.token_limit,
+            cost_usd=self.cost_usd,
+            cost_limit_usd=self.cost_limit_usd,
+        )
 
     def explain(self) -> Any:
         """The run explained: status, reason, signals and the decision chain
@@ -822,8 +906,10 @@ class Loop:
             estimate = estimate_tokens(conversation, definitions)
             left = self.token_limit - self.usage.total_tokens - estimate
             if left < _MIN_OUTPUT_TOKENS:
-                return None, (f"token ceiling: the next call needs about {estimate:,} input tokens and only "
-                              f"{self.token_limit - self.usage.total_tokens:,} are left")  # fmt: skip
+                return None, (
+                    f"token ceiling: the next call needs about {estimate:,} input tokens and only "
+                    f"{self.token_limit - self.usage.total_tokens:,} are left"
+                )
             max_tokens = min(self.max_tokens_per_call, left)
             price = (
                 self.llm.prices.price(self.llm.model) if self.cost_limit_usd is not None else None
@@ -845,11 +931,20 @@ class Loop:
             except ProviderError as exc:
                 raise _ProviderStop(exc) from None
             self._count(response.usage, response.cost_usd)
-            self.trace.emit("llm.call", iteration=index, model=response.model, max_tokens=max_tokens,
-                            estimated_input=estimate, input_tokens=response.usage.input_tokens,
-                            output_tokens=response.usage.output_tokens, finish=response.finish_reason,
-                            tool_calls=[c.name for c in response.tool_calls], cost_usd=response.cost_usd,
-                            duration_s=round(self.clock() - called, 6), text=response.text[:20_000])  # fmt: skip
+            self.trace.emit(
+                "llm.call",
+                iteration=index,
+                model=response.model,
+                max_tokens=max_tokens,
+                estimated_input=estimate,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                finish=response.finish_reason,
+                tool_calls=[c.name for c in response.tool_calls],
+                cost_usd=response.cost_usd,
+                duration_s=round(self.clock() - called, 6),
+                text=response.text[:20_000],
+            )
             _persist.save(self)  # the tokens are spent: a kill now must not forget them
             self.messages.append(response.message())
             text_parts.append(response.text)
@@ -887,8 +982,14 @@ class Loop:
                 self._added["seen"].append(fingerprint)
                 if len(self._seen) > KEEP_SEEN:
                     del self._seen[next(iter(self._seen))]
-            self.trace.emit("tool.call", iteration=index, tool=call.name, call_id=call.id,
-                            arguments=call.arguments, repeated=fingerprint in report.repeated)  # fmt: skip
+            self.trace.emit(
+                "tool.call",
+                iteration=index,
+                tool=call.name,
+                call_id=call.id,
+                arguments=call.arguments,
+                repeated=fingerprint in report.repeated,
+            )
         refused: dict[str, str] = {}
         if self.max_tool_calls is not None:
             left = self.max_tool_calls - self.tool_calls_made
@@ -896,8 +997,10 @@ class Loop:
                 if call.id in denied or call.name in self.exits:
                     continue  # an exit call is always allowed: it ends the run
                 if left <= 0:
-                    refused[call.id] = (f"tool-call ceiling reached ({self.max_tool_calls} calls): {call.name} "
-                                       "was not run")  # fmt: skip
+                    refused[call.id] = (
+                        f"tool-call ceiling reached ({self.max_tool_calls} calls): {call.name} "
+                        "was not run"
+                    )
                 left -= 1
         allowed = [call for call in calls if call.id not in denied and call.id not in refused]
         self.tool_calls_made += sum(1 for call in allowed if call.name not in self.exits)
@@ -914,8 +1017,16 @@ class Loop:
                 content = json.dumps(
                     {"error": kind, "message": denied.get(call.id) or refused[call.id]}
                 )
-                self.trace.emit("tool.result", iteration=index, tool=call.name, call_id=call.id,
-                                status=kind, truncated=False, duration_s=0.0, content=content)  # fmt: skip
+                self.trace.emit(
+                    "tool.result",
+                    iteration=index,
+                    tool=call.name,
+                    call_id=call.id,
+                    status=kind,
+                    truncated=False,
+                    duration_s=0.0,
+                    content=content,
+                )
                 self.messages.append(ToolResultMessage(call.id, call.name, content, True))
                 continue
             result = next(ran)
@@ -925,9 +1036,16 @@ class Loop:
             if result.status in _INVALID_STATUSES:
                 report.invalid += 1
                 exhausted = exhausted or self.runner.exhausted(call.name)
-            self.trace.emit("tool.result", iteration=index, tool=call.name, call_id=call.id, status=result.status,
-                            truncated=result.truncated, duration_s=round(result.duration_s, 4),
-                            content=result.content[:4000])  # fmt: skip
+            self.trace.emit(
+                "tool.result",
+                iteration=index,
+                tool=call.name,
+                call_id=call.id,
+                status=result.status,
+                truncated=result.truncated,
+                duration_s=round(result.duration_s, 4),
+                content=result.content[:4000],
+            )
             self.messages.append(
                 ToolResultMessage(call.id, call.name, result.content, not result.ok)
             )
@@ -943,8 +1061,14 @@ class Loop:
             decision: PolicyDecision | None = policy(report)
             if decision is None:
                 continue
-            self.trace.emit("policy.decision", iteration=report.index, policy=_name(policy),
-                            stop=decision.stop, status=decision.status, reason=decision.reason)  # fmt: skip
+            self.trace.emit(
+                "policy.decision",
+                iteration=report.index,
+                policy=_name(policy),
+                stop=decision.stop,
+                status=decision.status,
+                reason=decision.reason,
+            )
             if decision.stop:
                 _check_status(policy, decision.status)
                 return decision  # a STOP is a stop: never turned into a question or a nudge
@@ -1006,14 +1130,27 @@ class Loop:
         exit: LoopExit | None = None,
     ) -> LoopResult:
         result = LoopResult(
-            status=status, reason=reason, resumable=resumable,
-            text=text, usage=self.usage, cost_usd=self.cost_usd, iterations=self.iteration,
-            signals=list(self.signals), exit=exit,
-        )  # fmt: skip
+            status=status,
+            reason=reason,
+            resumable=resumable,
+            text=text,
+            usage=self.usage,
+            cost_usd=self.cost_usd,
+            iterations=self.iteration,
+            signals=list(self.signals),
+            exit=exit,
+        )
         if self.trace is not None:
-            self.trace.emit("loop.end", status=status.value, reason=reason, resumable=resumable,
-                            recommended_action=result.recommended_action, input_tokens=self.usage.input_tokens,
-                            output_tokens=self.usage.output_tokens, iterations=result.iterations)  # fmt: skip
+            self.trace.emit(
+                "loop.end",
+                status=status.value,
+                reason=reason,
+                resumable=resumable,
+                recommended_action=result.recommended_action,
+                input_tokens=self.usage.input_tokens,
+                output_tokens=self.usage.output_tokens,
+                iterations=result.iterations,
+            )
         try:
             _persist.save(self, status=status.value, reason=reason)
         except StateError as exc:

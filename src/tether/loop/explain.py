@@ -421,8 +421,12 @@ class _Reader:
             self.x.usage.duration_s = round(t - self.first_t, 6)
         if isinstance(seq, int):
             if self.last_seq is not None and seq not in (1, self.last_seq + 1):
-                self._signal("problem", f"event numbers jump from {self.last_seq} to {seq} "
-                             "(events missing, or two runs writing one file)", event)  # fmt: skip
+                self._signal(
+                    "problem",
+                    f"event numbers jump from {self.last_seq} to {seq} "
+                    "(events missing, or two runs writing one file)",
+                    event,
+                )
             self.last_seq = seq
 
     # events that shape the run
@@ -491,8 +495,12 @@ class _Reader:
         self._signal("truncated_output", "a model answer was cut off by the output limit", e)
 
     def _on_tool_call(self, e: dict[str, Any]) -> None:
-        step = ToolStep(str(e.get("tool")), str(e.get("call_id", "")), _args(e.get("arguments")),
-                        repeated=bool(e.get("repeated")))  # fmt: skip
+        step = ToolStep(
+            str(e.get("tool")),
+            str(e.get("call_id", "")),
+            _args(e.get("arguments")),
+            repeated=bool(e.get("repeated")),
+        )
         entry = self._entry(e)
         if entry.notes_before_tools is None:
             entry.notes_before_tools = len(entry.notes)
@@ -527,7 +535,9 @@ class _Reader:
         self._entry(e).notes.append(
             f"invalid tool calls used up their corrections (streak {streak})"
         )
-        self._signal("invalid_call", f"invalid tool calls used up their corrections (streak {streak})", e)  # fmt: skip
+        self._signal(
+            "invalid_call", f"invalid tool calls used up their corrections (streak {streak})", e
+        )
 
     def _on_policy_decision(self, e: dict[str, Any]) -> None:
         policy, reason = e.get("policy", "?"), str(e.get("reason") or "")
@@ -539,8 +549,10 @@ class _Reader:
         self._entry(e).decisions.append(text)
 
     def _on_trace_truncated_line(self, e: dict[str, Any]) -> None:
-        note = (f"line {e.get('line')} of the trace was cut off mid-write (the writer was killed?) "
-                f"and was skipped: {e.get('text', '')}")  # fmt: skip
+        note = (
+            f"line {e.get('line')} of the trace was cut off mid-write (the writer was killed?) "
+            f"and was skipped: {e.get('text', '')}"
+        )
         self.x.notes.append(note)
         self._signal("problem", note, None)
 
@@ -580,7 +592,9 @@ class _Reader:
         if entry is None:
             wanted = e.get("iteration")
             entry = ChainEntry("iteration", iteration=wanted if isinstance(wanted, int) else None)
-            entry.continued = any(c.kind == "iteration" and c.iteration == wanted for c in self.x.chain)  # fmt: skip
+            entry.continued = any(
+                c.kind == "iteration" and c.iteration == wanted for c in self.x.chain
+            )
             self.x.chain.append(entry)
         return entry
 
@@ -597,11 +611,17 @@ class _Reader:
         if self.end is None:
             x.status, x.resumable = INCOMPLETE, None
             last = x.last_event
-            x.reason = ("the trace ends without loop.end: the run is still going, or its process was "
-                        f"killed; last event: {_describe(last)}")  # fmt: skip
-            x.recommended_action = ("if the process is still running, follow the trace (tail -f); "
-                                    "if it is gone, resume the run from its saved state or run it again")  # fmt: skip
-            x.chain.append(ChainEntry("incomplete", summary=f"No stop recorded; last event: {_describe(last)}"))  # fmt: skip
+            x.reason = (
+                "the trace ends without loop.end: the run is still going, or its process was "
+                f"killed; last event: {_describe(last)}"
+            )
+            x.recommended_action = (
+                "if the process is still running, follow the trace (tail -f); "
+                "if it is gone, resume the run from its saved state or run it again"
+            )
+            x.chain.append(
+                ChainEntry("incomplete", summary=f"No stop recorded; last event: {_describe(last)}")
+            )
             return x
         end = self.end
         x.status = str(end.get("status", "?"))
@@ -610,8 +630,10 @@ class _Reader:
         x.resumable = bool(end.get("resumable")) if "resumable" in end else None
         reported = _int(end.get("input_tokens")) + _int(end.get("output_tokens"))
         if "input_tokens" in end and reported not in (x.usage.total_tokens, self.segment_tokens):
-            x.notes.append(f"loop.end reports {reported:,} tokens; the llm.call events add up to "
-                           f"{x.usage.total_tokens:,}")  # fmt: skip
+            x.notes.append(
+                f"loop.end reports {reported:,} tokens; the llm.call events add up to "
+                f"{x.usage.total_tokens:,}"
+            )
         return x
 
 

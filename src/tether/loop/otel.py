@@ -155,19 +155,23 @@ class SpanRecorder:
         if self._root is None:
             return
         status, reason = str(e.get("status", "")), str(e.get("reason", ""))
-        self._root.set_attributes({
-            "tether.status": status,
-            "tether.reason": _text(reason),
-            "tether.resumable": bool(e.get("resumable")),
-            "tether.recommended_action": _text(e.get("recommended_action")),
-            "tether.iterations": int(e.get("iterations") or 0),
-            "gen_ai.usage.input_tokens": int(e.get("input_tokens") or 0),
-            "gen_ai.usage.output_tokens": int(e.get("output_tokens") or 0),
-        })  # fmt: skip
+        self._root.set_attributes(
+            {
+                "tether.status": status,
+                "tether.reason": _text(reason),
+                "tether.resumable": bool(e.get("resumable")),
+                "tether.recommended_action": _text(e.get("recommended_action")),
+                "tether.iterations": int(e.get("iterations") or 0),
+                "gen_ai.usage.input_tokens": int(e.get("input_tokens") or 0),
+                "gen_ai.usage.output_tokens": int(e.get("output_tokens") or 0),
+            }
+        )
         if status == "SUCCESS":
             self._root.set_status(self._api.Status(self._api.StatusCode.OK))
         elif status not in _PAUSED:
-            self._root.set_status(self._api.Status(self._api.StatusCode.ERROR, f"{status}: {reason}"))  # fmt: skip
+            self._root.set_status(
+                self._api.Status(self._api.StatusCode.ERROR, f"{status}: {reason}")
+            )
         for span in self._tools.values():
             _fail(self._api, span, "no tool result before the run ended", at)
         self._tools.clear()
@@ -180,7 +184,9 @@ class SpanRecorder:
             return
         self._finish_iteration(at)
         number = int(e.get("iteration") or 0)
-        self._iteration = self._start("tether.iteration", self._root, at, {"tether.iteration": number})  # fmt: skip
+        self._iteration = self._start(
+            "tether.iteration", self._root, at, {"tether.iteration": number}
+        )
         self._iteration_number = number
 
     def _on_iteration_end(self, e: Mapping[str, Any], at: int) -> None:
@@ -230,11 +236,13 @@ class SpanRecorder:
         if span is None:
             return
         status = str(e.get("status", ""))
-        span.set_attributes({
-            "tether.tool.status": status,
-            "tether.tool.truncated": bool(e.get("truncated")),
-            "tether.tool.duration_s": float(e.get("duration_s") or 0.0),
-        })  # fmt: skip
+        span.set_attributes(
+            {
+                "tether.tool.status": status,
+                "tether.tool.truncated": bool(e.get("truncated")),
+                "tether.tool.duration_s": float(e.get("duration_s") or 0.0),
+            }
+        )
         if status == "ok":
             span.end(end_time=at)
         else:

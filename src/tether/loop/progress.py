@@ -49,14 +49,22 @@ class MetricSnapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for saved state)."""
-        return {"value": self.value, "detail": self.detail, "failing": sorted(self.failing),
-                "success": self.success}  # fmt: skip
+        return {
+            "value": self.value,
+            "detail": self.detail,
+            "failing": sorted(self.failing),
+            "success": self.success,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MetricSnapshot:
         """The inverse of :meth:`to_dict`."""
-        return cls(float(data["value"]), str(data.get("detail", "")),
-                   frozenset(data.get("failing", ())), bool(data.get("success", False)))  # fmt: skip
+        return cls(
+            float(data["value"]),
+            str(data.get("detail", "")),
+            frozenset(data.get("failing", ())),
+            bool(data.get("success", False)),
+        )
 
     def compare(self, before: MetricSnapshot | None) -> str:
         """``"improved"``, ``"regressed"``, ``"flat"`` or ``"first"`` relative to ``before``.
@@ -130,23 +138,35 @@ class IterationReport:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for saved state; the text is cut to 2,000 characters)."""
         return {
-            "index": self.index, "text": self.text[:2000], "repeated": self.repeated,
-            "invalid": self.invalid, "text_only": self.text_only, "trend": self.trend,
-            "tool_calls": [{"name": c.name, "arguments": c.arguments, "id": c.id} for c in self.tool_calls],
+            "index": self.index,
+            "text": self.text[:2000],
+            "repeated": self.repeated,
+            "invalid": self.invalid,
+            "text_only": self.text_only,
+            "trend": self.trend,
+            "tool_calls": [
+                {"name": c.name, "arguments": c.arguments, "id": c.id} for c in self.tool_calls
+            ],
             "metric": self.metric.to_dict() if self.metric is not None else None,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IterationReport:
         """The inverse of :meth:`to_dict`."""
         metric = data.get("metric")
         return cls(
-            index=int(data["index"]), text=str(data.get("text", "")),
-            tool_calls=[ToolCall(c["name"], c["arguments"], c.get("id", "")) for c in data.get("tool_calls", [])],
-            repeated=list(data.get("repeated", [])), invalid=int(data.get("invalid", 0)),
-            text_only=bool(data.get("text_only", False)), trend=str(data.get("trend", "first")),
+            index=int(data["index"]),
+            text=str(data.get("text", "")),
+            tool_calls=[
+                ToolCall(c["name"], c["arguments"], c.get("id", ""))
+                for c in data.get("tool_calls", [])
+            ],
+            repeated=list(data.get("repeated", [])),
+            invalid=int(data.get("invalid", 0)),
+            text_only=bool(data.get("text_only", False)),
+            trend=str(data.get("trend", "first")),
             metric=MetricSnapshot.from_dict(metric) if metric else None,
-        )  # fmt: skip
+        )
 
     @property
     def productive(self) -> bool:

@@ -160,9 +160,12 @@ class TestFixLoop(Loop):
                 command += " -k " + shlex.quote(select)
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         result = run_command(
-            ["/bin/sh", "-c", "exec 2>&1\n" + command], cwd=self.workspace.root, env=env,
-            stream=False, timeout_s=self.timeout_s,
-        )  # fmt: skip
+            ["/bin/sh", "-c", "exec 2>&1\n" + command],
+            cwd=self.workspace.root,
+            env=env,
+            stream=False,
+            timeout_s=self.timeout_s,
+        )
         output = result.stdout + result.stderr
         if result.timed_out:
             output += (
@@ -178,11 +181,17 @@ class TestFixLoop(Loop):
 
     def _tools(self) -> list[Tool]:
         return [
-            Tool.from_function(self._run_tests_tool, name="run_tests", timeout_s=self.timeout_s + 10),
-            Tool.from_function(self._read_file_tool, name="read_file", parallel_safe=True, timeout_s=30),
+            Tool.from_function(
+                self._run_tests_tool, name="run_tests", timeout_s=self.timeout_s + 10
+            ),
+            Tool.from_function(
+                self._read_file_tool, name="read_file", parallel_safe=True, timeout_s=30
+            ),
             Tool.from_function(self._edit_file_tool, name="edit_file", timeout_s=30),
-            Tool.from_function(self._list_files_tool, name="list_files", parallel_safe=True, timeout_s=30),
-        ]  # fmt: skip
+            Tool.from_function(
+                self._list_files_tool, name="list_files", parallel_safe=True, timeout_s=30
+            ),
+        ]
 
     def _run_tests_tool(self, select: str | None = None) -> str:
         """Run the test suite, or part of it; returns the end of the output and the exit code.
@@ -303,9 +312,10 @@ class TestFixLoop(Loop):
         found: list[str] = []
         for folder, dirs, files in os.walk(top):
             dirs[:] = sorted(
-                d for d in dirs
+                d
+                for d in dirs
                 if not d.startswith(".") and d not in _SKIP_DIRS and not d.endswith(".egg-info")
-            )  # fmt: skip
+            )
             base = Path(folder).relative_to(self.workspace.root)
             found += [str(base / f) for f in sorted(files) if not f.endswith(".pyc")]
             if len(found) > LIST_MAX_FILES:

@@ -21,17 +21,26 @@ IGNORED_KEYS = frozenset({"stdout", "cwd", "command", "function"})
 _TAIL = 16 * 1024
 
 _MASKS = [
-    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"), "<time>"),
+    (
+        re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
+        "<time>",
+    ),
     (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<addr>"),
     (re.compile(r"\b[0-9a-fA-F]{12,}\b"), "<hex>"),
     (re.compile(r"(?i)\b(pid|process|thread)[\s:=#(]*\d+"), r"\1 <pid>"),
     # directories under a temp root are random; the file name at the end is not
-    (re.compile(r"(?:/tmp|/var/tmp|/private/var/folders|/var/folders)(?:/[^\s'\":/]+)*/"), "<tmp>/"),
+    (
+        re.compile(r"(?:/tmp|/var/tmp|/private/var/folders|/var/folders)(?:/[^\s'\":/]+)*/"),
+        "<tmp>/",
+    ),
     (re.compile(r"\btmp[a-z0-9_]{6,}\b", re.IGNORECASE), "<tmp>"),
-    (re.compile(r"(?i)\b\d+(?:\.\d+)?\s*(?:ms|µs|us|ns|s|sec|secs|seconds?|minutes?|min)\b"), "<dur>"),
+    (
+        re.compile(r"(?i)\b\d+(?:\.\d+)?\s*(?:ms|µs|us|ns|s|sec|secs|seconds?|minutes?|min)\b"),
+        "<dur>",
+    ),
     (re.compile(r"(?i)\bport\s+\d+"), "port <n>"),
-]  # fmt: skip
+]
 
 
 def normalise(text: str) -> str:

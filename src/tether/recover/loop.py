@@ -385,10 +385,17 @@ def recovery(
         explored: Explored | None = None
         if ending and may_explore and explorations < (2 if settings.allow_escalation else 1):
             explorations += 1
-            explored = yield Explore(failure.context, level, list(tried), list(rejections),
-                                     escalate=explorations > 1, target=settings.target,
-                                     hint=settings.hint, collection=settings.collection,
-                                     allow_escalation=settings.allow_escalation)  # fmt: skip
+            explored = yield Explore(
+                failure.context,
+                level,
+                list(tried),
+                list(rejections),
+                escalate=explorations > 1,
+                target=settings.target,
+                hint=settings.hint,
+                collection=settings.collection,
+                allow_escalation=settings.allow_escalation,
+            )
             if explored.match is not None:
                 ending, candidates = "", [explored.match]
             elif explored.rerun:
@@ -396,8 +403,13 @@ def recovery(
                 if rerun.failure is None:
                     services.emit(RecoveryEvent("recovered", {"rule": "explorer", "level": level}))
                     attempts.append(Attempt("explorer", level, number + 1, "success"))
-                    return Outcome(True, value=rerun.value, attempts=attempts,
-                                   reason="recovered by the explorer directly", levels=level)  # fmt: skip
+                    return Outcome(
+                        True,
+                        value=rerun.value,
+                        attempts=attempts,
+                        reason="recovered by the explorer directly",
+                        levels=level,
+                    )
                 ending = (
                     f"{ending}; the explorer said it fixed the failure, but the job still fails"
                 )
@@ -417,8 +429,12 @@ def recovery(
             return stop(f"setup hook raised: {type(exc).__name__}: {exc}")
         if settings.target:
             state["_fn_name"] = settings.target
-        services.emit(RecoveryEvent("attempt", {"rule": rule.name, "level": level,
-                                                "number": number, "captures": match.captures}))  # fmt: skip
+        services.emit(
+            RecoveryEvent(
+                "attempt",
+                {"rule": rule.name, "level": level, "number": number, "captures": match.captures},
+            )
+        )
         policy = rule.retry or RetryPolicy()
         started = clock()
         outcome: AttemptOutcome = "failure"
@@ -434,9 +450,18 @@ def recovery(
                 break
             if rule.retry is not None:
                 delay = backoff_s(policy, repeat + 1)
-                services.emit(RecoveryEvent("retry", {"rule": rule.name, "level": level,
-                                                      "attempt": repeat + 1, "attempts": policy.attempts,
-                                                      "delay_s": delay}))  # fmt: skip
+                services.emit(
+                    RecoveryEvent(
+                        "retry",
+                        {
+                            "rule": rule.name,
+                            "level": level,
+                            "attempt": repeat + 1,
+                            "attempts": policy.attempts,
+                            "delay_s": delay,
+                        },
+                    )
+                )
                 yield Sleep(delay)
             result: JobResult = yield RunJob()
             if result.failure is None:
@@ -456,14 +481,26 @@ def recovery(
             outcome = "progress"
             break
 
-        attempt = Attempt(rule.name, level, number, outcome, dict(match.captures), error,
-                          round(clock() - started, 4))  # fmt: skip
+        attempt = Attempt(
+            rule.name,
+            level,
+            number,
+            outcome,
+            dict(match.captures),
+            error,
+            round(clock() - started, 4),
+        )
         attempts.append(attempt)
         observation = {
-            "target": settings.target, "rule": rule.name, "captures": match.captures,
-            "outcome": outcome, "depth": level, "attempt": number,
-            "duration_s": attempt.duration_s, "error": error,
-        }  # fmt: skip
+            "target": settings.target,
+            "rule": rule.name,
+            "captures": match.captures,
+            "outcome": outcome,
+            "depth": level,
+            "attempt": number,
+            "duration_s": attempt.duration_s,
+            "error": error,
+        }
         if run.changes and outcome in ("success", "progress"):
             observation["changes"] = list(run.changes)
         if rolled_back:
@@ -472,10 +509,14 @@ def recovery(
         usage = getattr(run, "usage", None)  # an llm_config rule: what its conversation spent
         if usage is not None and rule.kind == "llm":
             verified = outcome in ("success", "progress")
-            observation["llm"] = {"kind": "llm_action", "model": getattr(run, "model", None),
-                                  "tokens": usage.input_tokens + usage.output_tokens,
-                                  "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-                                  "outcome": "success" if verified else "failure"}  # fmt: skip
+            observation["llm"] = {
+                "kind": "llm_action",
+                "model": getattr(run, "model", None),
+                "tokens": usage.input_tokens + usage.output_tokens,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "outcome": "success" if verified else "failure",
+            }
         if explored is not None and explored.match is not None:
             verified = outcome in ("success", "progress")
             llm_record = {**explored.record, "outcome": "success" if verified else "failure"}
@@ -524,8 +565,9 @@ def recovery(
             steps = run.steps
             message = (steps[-1].error if steps and steps[-1].error else error) or rule.name
             return stop(message, kind="needs_you")
-        services.emit(RecoveryEvent("rule_failed", {"rule": rule.name, "outcome": outcome,
-                                                    "error": error}))  # fmt: skip
+        services.emit(
+            RecoveryEvent("rule_failed", {"rule": rule.name, "outcome": outcome, "error": error})
+        )
         # look ahead, so the last attempt's teardown can be told why recovery ends
         lookahead = _next(settings, services, failure, tried)
         if lookahead[0]:

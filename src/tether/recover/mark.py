@@ -99,8 +99,13 @@ class MarkSettings:
     enabled: bool = True
 
 
-def _context(settings: MarkSettings, fn: Callable[..., Any], args: tuple[Any, ...],
-             kwargs: dict[str, Any], exc: BaseException) -> dict[str, Any]:  # fmt: skip
+def _context(
+    settings: MarkSettings,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    exc: BaseException,
+) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if settings.context_from is not None:
         try:
@@ -149,11 +154,18 @@ def _settings(
     services: RecoveryServices, s: MarkSettings, fn: Callable[..., Any], state: dict[str, Any]
 ) -> RecoverySettings:
     return services.settings(
-        max_retries=s.max_retries, max_depth=s.max_depth, rules=s.rules, tags=s.tags,
-        collection=s.collection, fallback=s.fallback, setup=s.setup, teardown=s.teardown,
-        state=state, target=fn.__qualname__,
+        max_retries=s.max_retries,
+        max_depth=s.max_depth,
+        rules=s.rules,
+        tags=s.tags,
+        collection=s.collection,
+        fallback=s.fallback,
+        setup=s.setup,
+        teardown=s.teardown,
+        state=state,
+        target=fn.__qualname__,
         explore=s.explorable and exploration_switched_on(services),
-    )  # fmt: skip
+    )
 
 
 def _surface(
@@ -170,8 +182,14 @@ def _surface(
     return surfaced
 
 
-def _begin(services: RecoveryServices, s: MarkSettings, fn: Callable[..., Any], args: tuple[Any, ...],
-           kwargs: dict[str, Any], exc: Exception) -> Any:  # fmt: skip
+def _begin(
+    services: RecoveryServices,
+    s: MarkSettings,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    exc: Exception,
+) -> Any:
     """The recovery generator for a marked call that raised ``exc``."""
     from tether.recover.loop import Failure, recovery
 
@@ -188,8 +206,13 @@ def _internal(problem: Exception) -> Exception:
     return problem
 
 
-def _finish(services: RecoveryServices, s: MarkSettings, exc: Exception, outcome: Outcome | None,
-            internal: BaseException | None) -> Any:  # fmt: skip
+def _finish(
+    services: RecoveryServices,
+    s: MarkSettings,
+    exc: Exception,
+    outcome: Outcome | None,
+    internal: BaseException | None,
+) -> Any:
     """The recovered value, or the user's exception (noted) raised again."""
     if outcome is not None and outcome.recovered:
         return outcome.value

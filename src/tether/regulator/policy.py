@@ -64,8 +64,14 @@ class RegulatorPolicy:
             r.on_event(LLMEvent.turn_start(self.goal))
         elif kind == "llm.call":
             r.on_event(LLMEvent.turn_complete(str(event.get("text", ""))))
-            r.on_event(LLMEvent.cost(int(event.get("input_tokens", 0)), int(event.get("output_tokens", 0)),
-                                     0, str(event.get("model", "")) or None))  # fmt: skip
+            r.on_event(
+                LLMEvent.cost(
+                    int(event.get("input_tokens", 0)),
+                    int(event.get("output_tokens", 0)),
+                    0,
+                    str(event.get("model", "")) or None,
+                )
+            )
         elif kind == "tool.call":
             args = event.get("arguments")
             text = args if isinstance(args, str) else json.dumps(args, sort_keys=True, default=str)

@@ -159,8 +159,9 @@ class Regulator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(user_id, str):
-            raise InvalidSettingError(f"expected a string, got {type(user_id).__name__}",
-                                      setting="user_id")  # fmt: skip
+            raise InvalidSettingError(
+                f"expected a string, got {type(user_id).__name__}", setting="user_id"
+            )
         self.user_id = user_id
         self._lock = threading.Lock()
         self._store = store
@@ -235,12 +236,17 @@ class Regulator:
         """Same tool in a row: warn / halt counts; same call across turns: warn / halt turns."""
         values = [
             _positive_int(v, f"with_loop_thresholds({n})")
-            for n, v in (("warn_at", warn_at), ("halt_at", halt_at),
-                         ("same_call_warn", same_call_warn), ("same_call_halt", same_call_halt))
-        ]  # fmt: skip
+            for n, v in (
+                ("warn_at", warn_at),
+                ("halt_at", halt_at),
+                ("same_call_warn", same_call_warn),
+                ("same_call_halt", same_call_halt),
+            )
+        ]
         if values[0] > values[1] or values[2] > values[3]:
-            raise InvalidSettingError("a warning must come at or before its halt",
-                                      setting="with_loop_thresholds")  # fmt: skip
+            raise InvalidSettingError(
+                "a warning must come at or before its halt", setting="with_loop_thresholds"
+            )
         with self._lock:
             lp = self._loops
             lp.warn_at, lp.halt_at, lp.same_call_warn, lp.same_call_halt = values
@@ -281,8 +287,10 @@ class Regulator:
         """Treat a ``turn_start`` on the same topic within ``seconds`` of the last answer as a correction."""
         s = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
         if isinstance(s, bool) or not isinstance(s, int | float) or not (0 < s < math.inf):
-            raise InvalidSettingError(f"expected a number of seconds > 0, got {seconds!r}",
-                                      setting="with_implicit_correction_window")  # fmt: skip
+            raise InvalidSettingError(
+                f"expected a number of seconds > 0, got {seconds!r}",
+                setting="with_implicit_correction_window",
+            )
         with self._lock:
             self._implicit_window_s = float(s)
         return self
@@ -634,9 +642,18 @@ class Regulator:
         if s["low_confidence_threshold"] > 1 or s["decline_min"] > 1 or s["poor_quality"] > 1:
             raise SnapshotError("snapshot field 'settings': a threshold above 1; it is corrupted")
         self._tokens = TokenSpans(threshold=s["low_confidence_threshold"])
-        for name in ("quality_window", "loop_warn_at", "loop_halt_at", "same_call_warn",
-                     "same_call_halt", "tool_failure_halt", "task_failure_halt",
-                     "min_corrections", "max_clusters", "max_examples"):  # fmt: skip
+        for name in (
+            "quality_window",
+            "loop_warn_at",
+            "loop_halt_at",
+            "same_call_warn",
+            "same_call_halt",
+            "tool_failure_halt",
+            "task_failure_halt",
+            "min_corrections",
+            "max_clusters",
+            "max_examples",
+        ):
             if s[name] < 1:
                 raise SnapshotError(
                     f"snapshot field 'settings.{name}': must be >= 1; it is corrupted"

@@ -176,8 +176,11 @@ def check_snapshot(data: Any) -> dict[str, Any]:
             _num(lp, f"turn.tokens[{i}][2]", hi=0.0)
     _check_loops(turn["loops"], "turn.loops")
 
-    task = _obj(doc["task"], "task", {"index", "halt", "cost_quality", "implicit_corrections",
-                                      "ignored_corrections"})  # fmt: skip
+    task = _obj(
+        doc["task"],
+        "task",
+        {"index", "halt", "cost_quality", "implicit_corrections", "ignored_corrections"},
+    )
     _int(task["index"], "task.index")
     _int(task["implicit_corrections"], "task.implicit_corrections")
     _int(task["ignored_corrections"], "task.ignored_corrections")
@@ -205,9 +208,19 @@ def _check_loops(value: Any, path: str) -> None:
     loops = _obj(
         value,
         path,
-        {"recent", "runs", "counts_by_name", "total_calls", "failures", "invalid",
-         "duration_ms", "warning", "same_call", "fail_streak"},
-    )  # fmt: skip
+        {
+            "recent",
+            "runs",
+            "counts_by_name",
+            "total_calls",
+            "failures",
+            "invalid",
+            "duration_ms",
+            "warning",
+            "same_call",
+            "fail_streak",
+        },
+    )
     for i, name in enumerate(_list(loops["recent"], f"{path}.recent")):
         _str(name, f"{path}.recent[{i}]")
     for i, run in enumerate(_row(loops["runs"], f"{path}.runs", 3)):

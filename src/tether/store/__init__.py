@@ -62,9 +62,13 @@ class Store(Protocol):
         ...
 
     def add_approval(
-        self, token: str, state_path: str, request: dict[str, Any], created_s: float,
+        self,
+        token: str,
+        state_path: str,
+        request: dict[str, Any],
+        created_s: float,
         expires_s: float,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Record a pending approval ``token`` for the run saved at ``state_path``; ``request`` is
         a JSON-able dict; times are Unix seconds."""
         ...
@@ -79,9 +83,14 @@ class Store(Protocol):
         ...
 
     def set_approval_status(
-        self, token: str, status: str, *, when: tuple[str, ...] = ("pending",), note: str = "",
+        self,
+        token: str,
+        status: str,
+        *,
+        when: tuple[str, ...] = ("pending",),
+        note: str = "",
         now_s: float,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Move ``token`` to ``status`` (decide or expire it) only if its status is one of
         ``when``; True if it moved. Single use: check and change are one step, so of two
         deciders exactly one wins."""

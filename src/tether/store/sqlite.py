@@ -66,9 +66,11 @@ class SQLiteStore:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                    self.path,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
                     check_same_thread=False,
-                )  # fmt: skip
+                )
                 _enable_wal(db)
                 db.execute("PRAGMA synchronous=NORMAL")
                 migrate(db)

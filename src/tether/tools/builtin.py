@@ -107,9 +107,14 @@ def run_command(
     if not argv:
         raise ToolError("run_command: empty command")
     result = _run(
-        argv, cwd=cwd, stream=False, timeout_s=max(float(timeout_s), 0.001),
-        grace_s=COMMAND_GRACE_S, head_bytes=COMMAND_HEAD_BYTES, tail_bytes=COMMAND_TAIL_BYTES,
-    )  # fmt: skip
+        argv,
+        cwd=cwd,
+        stream=False,
+        timeout_s=max(float(timeout_s), 0.001),
+        grace_s=COMMAND_GRACE_S,
+        head_bytes=COMMAND_HEAD_BYTES,
+        tail_bytes=COMMAND_TAIL_BYTES,
+    )
     return {
         "exit_code": result.exit_code,
         "stdout": result.stdout,
@@ -194,8 +199,12 @@ def _tools(ws: Workspace | None, command_timeout_s: float) -> list[Tool]:
         directory = where(cwd or ".") if ws is not None else cwd
         return run_command(command, directory, min(timeout_s, command_timeout_s))
 
-    pairs = [(read_file_tool, read_file), (write_file_tool, write_file),
-             (list_directory_tool, list_directory), (run_command_tool, run_command)]  # fmt: skip
+    pairs = [
+        (read_file_tool, read_file),
+        (write_file_tool, write_file),
+        (list_directory_tool, list_directory),
+        (run_command_tool, run_command),
+    ]
     for wrapper, original in pairs:
         wrapper.__doc__ = (original.__doc__ or "").replace(
             "Run a command", f"Run a command {scope}".rstrip()

@@ -150,9 +150,11 @@ class ToolRunner:
                 args = json.loads(args) if args.strip() else {}
             except json.JSONDecodeError as exc:
                 return self._invalid_result(
-                    call, "invalid_arguments", f"arguments are not valid JSON ({exc.msg} at {exc.pos}); "
+                    call,
+                    "invalid_arguments",
+                    f"arguments are not valid JSON ({exc.msg} at {exc.pos}); "
                     "send a JSON object with the tool's parameters",
-                )  # fmt: skip
+                )
         if not isinstance(args, dict):
             return self._invalid_result(
                 call,
@@ -204,8 +206,14 @@ class ToolRunner:
             return ToolResult(call.name, call.id, "ok", text, payload, truncated, elapsed, left)
         if kind == "timeout":
             msg = f"the call did not finish within {payload:g} s and was aborted"
-            return ToolResult(call.name, call.id, "timeout", _error("timeout", msg, tool=call.name),
-                              duration_s=elapsed, retries_left=left)  # fmt: skip
+            return ToolResult(
+                call.name,
+                call.id,
+                "timeout",
+                _error("timeout", msg, tool=call.name),
+                duration_s=elapsed,
+                retries_left=left,
+            )
         exc: BaseException = payload
         status: ToolStatus = "unavailable" if _is_unavailable(exc) else "error"
         message, truncated = cap_text(f"{type(exc).__name__}: {exc}", 4000)
