@@ -18,9 +18,9 @@ Rules that pass their gate are then checked fact by fact, cheap facts first.
 A regex whose matches stay within one line (``analyze(...).line_local``) is
 searched only in the lines holding its rarest literal, not in the whole
 64 KiB log; rules sharing a pattern share one search per context. The regexes
-of the rules that passed their literal gate are then scanned together, one RE2
-set pass over each key's value (the set is kept per candidate list), and every
-pattern found nowhere is ruled out before any search. All of these give
+of the rules that keep passing their literal gate are then scanned together,
+one RE2 set pass over each key's value (the set is kept per list of such
+rules), and every pattern found nowhere is ruled out before any search. All of these give
 exactly the captures of a full search (``match_rule``, the reference). A gate
 can let too many rules through, never hide one that holds. The index is built
 lazily on the first match after a change.
@@ -148,6 +148,9 @@ class _Screen:
                     prepared.rule_out(key, pattern)
 
 
+_HOT_GATE_HITS = 3
+"""After passing its literal gate this many times, a rule's regexes join the set scan."""
+
 _MAX_GATED_SCREENS = 64
 """How many candidate lists keep a compiled set scan (``_Index._gated_screen``)."""
 
@@ -238,6 +241,7 @@ class _Index:
         self._plans: dict[int, _Plan] = {}
         self._screens: dict[tuple[str, str] | None, _Screen] = {}
         self._gated_screens: dict[tuple[int, ...], _Screen] = {}
+        self._gate_hits = [0] * len(rules)
         self._gated_lock = threading.Lock()
 
     def _screen(self, bucket: tuple[str, str] | None, positions: list[int]) -> _Screen:
@@ -294,16 +298,23 @@ class _Index:
                 others = rest.get(position)
                 if others is None or all(not present.isdisjoint(g) for g in others):
                     gated.add(position)
-        if len(gated) >= 2:
-            self._gated_screen(tuple(sorted(gated))).run(prepared)
+        hits, hot = self._gate_hits, []
+        for position in gated:  # counted without a lock: only speed depends on it
+            hits[position] += 1
+            if hits[position] >= _HOT_GATE_HITS:
+                hot.append(position)
+        if len(hot) >= 2:
+            self._gated_screen(tuple(sorted(hot))).run(prepared)
         found.update(gated)
         return sorted(found)
 
     def _gated_screen(self, positions: tuple[int, ...]) -> _Screen:
         """The set scan of the regexes of literal-gated rules ``positions`` (kept per tuple).
 
-        Logs full of common phrases let the same few rules through again and again, and
-        one set pass costs about what a single search of the log does.
+        Logs full of common phrases let the same few rules through again and again
+        (``_HOT_GATE_HITS``): their list repeats, its set is compiled once, and one set
+        pass costs about what a single search of the log does. Rules let through
+        now and then are searched one by one, so a new context compiles nothing.
         """
         screen = self._gated_screens.get(positions)
         if screen is None:
