@@ -17,7 +17,10 @@ condition built from its facts:
 Rules that pass their gate are then checked fact by fact, cheap facts first.
 A regex whose matches stay within one line (``analyze(...).line_local``) is
 searched only in the lines holding its rarest literal, not in the whole
-64 KiB log; rules sharing a pattern share one search per context. Both give
+64 KiB log; rules sharing a pattern share one search per context. The regexes
+of the rules that keep passing their literal gate are then scanned together,
+one RE2 set pass over each key's value (the set is kept per list of such
+rules), and every pattern found nowhere is ruled out before any search. All of these give
 exactly the captures of a full search (``match_rule``, the reference). A gate
 can let too many rules through, never hide one that holds. The index is built
 lazily on the first match after a change.
@@ -110,9 +113,10 @@ def _scan(matcher: Any, data: bytes) -> list[int] | None:
 
 
 class _Screen:
-    """The regexes of one bucket of literal-free rules (always checked, or behind one equals
-    value), scanned together: one RE2 set pass per key rules out every pattern that occurs
-    nowhere, instead of one full search per pattern."""
+    """The regexes of one bucket of rules (literal-free ones always checked or behind one
+    equals value, or one list of literal-gated candidates), scanned together: one RE2 set
+    pass per key rules out every pattern that occurs nowhere, instead of one full search
+    per pattern."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         by_key: dict[str, dict[str, None]] = {}
@@ -144,6 +148,12 @@ class _Screen:
                     prepared.rule_out(key, pattern)
 
 
+_HOT_GATE_HITS = 3
+"""After passing its literal gate this many times, a rule's regexes join the set scan."""
+
+_MAX_GATED_SCREENS = 64
+"""How many candidate lists keep a compiled set scan (``_Index._gated_screen``)."""
+
 _Group = tuple[str, tuple[str, ...], bool]
 """``(key, alternatives, ignore_case)``: one of the alternatives occurs in the value of key."""
 
@@ -160,8 +170,9 @@ def _requirements(rule: Rule) -> list[_Group]:
     return sorted(out)
 
 
-_Plan = tuple[tuple[Fact, tuple[bytes, ...]], ...]
-"""A rule's regex facts in order, each with the anchors its search may use (see ``Prepared.search``)."""
+_Plan = tuple[tuple[Fact, tuple[bytes, ...], tuple[tuple[bytes, ...], ...]], ...]
+"""A rule's regex facts in order, each with the anchors its search may use and the other
+literal groups its anchor lines must hold (see ``Prepared.search``)."""
 
 
 class _Index:
@@ -229,6 +240,9 @@ class _Index:
         self.equals_keys = sorted({key for key, _ in self.equals})
         self._plans: dict[int, _Plan] = {}
         self._screens: dict[tuple[str, str] | None, _Screen] = {}
+        self._gated_screens: dict[tuple[int, ...], _Screen] = {}
+        self._gate_hits = [0] * len(rules)
+        self._gated_lock = threading.Lock()
 
     def _screen(self, bucket: tuple[str, str] | None, positions: list[int]) -> _Screen:
         screen = self._screens.get(bucket)
@@ -278,12 +292,38 @@ class _Index:
             else:
                 present.update([ids[i] for i in hits])
         trigger, rest = self.trigger, self.rest
+        gated: set[int] = set()
         for literal_id in present:
             for position in trigger.get(literal_id, ()):
                 others = rest.get(position)
                 if others is None or all(not present.isdisjoint(g) for g in others):
-                    found.add(position)
+                    gated.add(position)
+        hits, hot = self._gate_hits, []
+        for position in gated:  # counted without a lock: only speed depends on it
+            hits[position] += 1
+            if hits[position] >= _HOT_GATE_HITS:
+                hot.append(position)
+        if len(hot) >= 2:
+            self._gated_screen(tuple(sorted(hot))).run(prepared)
+        found.update(gated)
         return sorted(found)
+
+    def _gated_screen(self, positions: tuple[int, ...]) -> _Screen:
+        """The set scan of the regexes of literal-gated rules ``positions`` (kept per tuple).
+
+        Logs full of common phrases let the same few rules through again and again
+        (``_HOT_GATE_HITS``): their list repeats, its set is compiled once, and one set
+        pass costs about what a single search of the log does. Rules let through
+        now and then are searched one by one, so a new context compiles nothing.
+        """
+        screen = self._gated_screens.get(positions)
+        if screen is None:
+            screen = _Screen(self.rules[p] for p in positions)
+            with self._gated_lock:
+                if len(self._gated_screens) >= _MAX_GATED_SCREENS:
+                    self._gated_screens.clear()
+                self._gated_screens[positions] = screen
+        return screen
 
     def confirm(self, position: int, prepared: Prepared) -> Captures | None:
         """:func:`match_rule` for the rule at ``position``, with shared and windowed searches."""
@@ -301,8 +341,8 @@ class _Index:
         if plan is None:
             plan = self._plans[position] = self._plan(rule)
         captures: Captures = {}
-        for fact, anchors in plan:
-            got = prepared.search(fact, anchors)
+        for fact, anchors, others in plan:
+            got = prepared.search(fact, anchors, others)
             if got is None:
                 return None
             captures.update(got)
@@ -315,19 +355,26 @@ class _Index:
                 continue
             info = analyze(fact.regex)
             anchors: tuple[bytes, ...] = ()
+            others: tuple[tuple[bytes, ...], ...] = ()
             if info.line_local and not info.ignore_case and info.groups:
                 slots = self.keys[fact.fact].slots if fact.fact in self.keys else {}
 
-                def cost(group: tuple[str, ...], slots: Any = slots) -> tuple[int, int]:
+                def cost(group: tuple[str, ...], slots: Any = slots) -> tuple[int, int, int]:
+                    # each alternative is one scan of the whole value: fewest first, then rarest
                     uses = sum(
                         self.uses[slots[(a, False)]] if (a, False) in slots else 0 for a in group
                     )
-                    return uses, -min(len(a) for a in group)
+                    return len(group), uses, -min(len(a) for a in group)
 
                 best = min(info.groups, key=cost)
-                anchors = tuple(a.encode("utf-8", errors="surrogatepass") for a in best)
-            plan.append((fact, anchors))
+                anchors = _encode(best)
+                others = tuple(_encode(g) for g in info.groups if g is not best)
+            plan.append((fact, anchors, others))
         return tuple(plan)
+
+
+def _encode(group: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(a.encode("utf-8", errors="surrogatepass") for a in group)
 
 
 def _build(rules: list[Rule]) -> _Index:

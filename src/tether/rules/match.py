@@ -91,7 +91,12 @@ class Prepared(dict[str, str]):
         """Record that ``pattern`` (a rule regex) occurs nowhere in the value of ``key``."""
         self._found.setdefault((key, pattern), None)
 
-    def search(self, fact: Fact, anchors: tuple[bytes, ...] = ()) -> Captures | None:
+    def search(
+        self,
+        fact: Fact,
+        anchors: tuple[bytes, ...] = (),
+        others: tuple[tuple[bytes, ...], ...] = (),
+    ) -> Captures | None:
         """Captures if the regex ``fact`` holds for its key's value, else ``None`` (memoised).
 
         Same result as :func:`match_fact`. ``anchors`` speeds up a line-local
@@ -102,6 +107,12 @@ class Prepared(dict[str, str]):
         pattern's ``^``, ``$``, ``\\b`` see the same neighbours (a line break
         or the edge of the text), so the first match and its captures are those
         of a search of the whole value.
+
+        ``others`` (only with ``anchors``): the pattern's other required
+        literal groups (:attr:`PatternInfo.groups`, case-sensitive); a
+        line-local match lies within one anchor line, so it holds one
+        alternative of each group too. When some group has no alternative in
+        the anchor lines the regex cannot match and RE2 does not run.
         """
         assert fact.regex is not None
         memo = (fact.fact, fact.regex)
@@ -114,7 +125,10 @@ class Prepared(dict[str, str]):
             lines = self._lines.get((fact.fact, anchors))
             if lines is None:
                 lines = self._lines[(fact.fact, anchors)] = anchor_lines(data, anchors)
-            found = _captures(fact.compiled.search(lines)) if lines else None
+            if lines and all(any(a in lines for a in group) for group in others):
+                found = _captures(fact.compiled.search(lines))
+            else:
+                found = None
         else:
             found = _captures(fact.compiled.search(data))
         self._found[memo] = found
