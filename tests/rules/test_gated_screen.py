@@ -18,7 +18,7 @@ from __future__ import annotations
 from tether.rules.book import RuleBook
 from tether.rules.match import Prepared, analyze, match_fact, match_rule, prepare
 from tether.rules.model import Rule
-from tether.rules.starter import PACKS, load_starter
+from tether.starter import PACKS, load_starter
 
 NOISE = [
     "2024-05-06T12:00:01.123Z INFO  [worker-3] fetched 12 objects in 40ms",
