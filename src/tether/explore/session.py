@@ -387,8 +387,9 @@ class ExploreSession:
             stem = action_file_stem(rule.name)
             written.append(str(files.write_action(stem, submission.action_code)))
         if rule.ephemeral:
-            written.append(str(files.write_rule(rule)))
-            rule.placed(source=Path(written[-1]))
+            path = files.write_rule(rule)
+            rule.placed(source=path)
+            written.append(str(path))
         self._emit("promoted", {"rule": rule.name, "files": written})
         return True
 

@@ -244,8 +244,9 @@ Request = RunJob | ApplyRule | Sleep | Explore | Rollback
 
 
 class RecoveryServices(Protocol):
-    """What recovery needs from the engine: the generator's queries and records (first five),
-    and what ``@mark`` and the drivers need to answer its requests (the rest).
+    """What recovery needs from the engine: what ``@mark`` and the drivers need to answer the
+    generator's requests (``sleep`` to ``notice``), and the generator's own queries and records
+    (``candidates`` to ``emit``).
 
     The engine (the composition root) implements it; nothing in ``recover/`` knows the engine.
     """

@@ -50,14 +50,17 @@ class HomeFiles:
 
     @property
     def rules_dir(self) -> Path:
+        """``<home>/rules``: the rule files."""
         return self.home / "rules"
 
     @property
     def actions_dir(self) -> Path:
+        """``<home>/actions``: the action modules."""
         return self.home / "actions"
 
     @property
     def observations(self) -> Path:
+        """``<home>/observations.jsonl``: the append-only records."""
         return self.home / "observations.jsonl"
 
     def write_rule(self, rule: WritableRule) -> Path:
