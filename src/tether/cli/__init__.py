@@ -81,13 +81,14 @@ def console(stderr: bool = False) -> Any:
 
 
 def _register() -> None:
-    from tether.cli import approve, explain, rules, run, stats
+    from tether.cli import agent, approve, explain, rules, run, stats
 
     run.register(app)
     approve.register(app)
     explain.register(app)
     stats.register(app)
     app.add_typer(rules.app, name="rules")
+    agent.register(app)
 
 
 def _show_warning(

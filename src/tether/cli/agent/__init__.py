@@ -1,0 +1,27 @@
+"""``tether agent …``: governed runs and what happens around them, a client of
+:mod:`tether.orchestrate`. Each sub-command group lives in its own module with a
+``register(app)`` function, imported only when ``tether`` starts, so ``--help`` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app", "register"]
+
+app = typer.Typer(
+    name="agent",
+    help="Governed LLM runs: one run, goal runs, automations, memory, inbox, skills, worktrees.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the ``agent`` group and its sub-commands to the root ``tether`` app."""
+    from tether.cli.agent import automations, run, skills, worktrees
+
+    for module in (run, automations, skills, worktrees):
+        module.register(app)
+    root.add_typer(app, name="agent")
