@@ -17,6 +17,10 @@ Captures: TypeAlias = dict[str, str]
 Seconds: TypeAlias = float | timedelta
 """A duration: a number of seconds, or a ``timedelta``."""
 
+ENVIRONMENT_TAG = "changes-environment"
+"""A rule tag: the rule changes things beyond the working tree (installs packages, edits
+global config). Starter rules with it are off unless ``allow_environment_changes``."""
+
 
 def to_seconds(value: Seconds) -> float:
     """Normalise a duration given as seconds or ``timedelta`` to float seconds."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from tether._types import Context, Seconds, to_seconds
+from tether._types import ENVIRONMENT_TAG, Context, Seconds, to_seconds
 from tether.actions.registry import ActionRegistry, default_registry
 from tether.errors import ConfigError, StoreError, TetherError
 from tether.tools import DEFAULT_TOOL_TIMEOUT_S, ToolRegistry
@@ -62,9 +62,6 @@ __all__ = ["ENVIRONMENT_TAG", "Tether", "resolve_home"]
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
-
-ENVIRONMENT_TAG = "changes-environment"
-"""Starter rules with this tag change things beyond the working tree; off unless allowed."""
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -123,6 +120,7 @@ class Tether:
         explorer: Callable[[Explore], Explored] | None = None,
     ) -> None:
         from tether.store.homefiles import HomeFiles
+        from tether.store.records import Records
 
         self.home = resolve_home(home)
         self.files = HomeFiles(self.home)
@@ -153,10 +151,10 @@ class Tether:
         self._book: RuleBook | None = None
         self._resolver: Resolver | None = None
         self._store: Store | None = None
-        self._store_warned = False
         self._lock = threading.RLock()
         self._exploring: ExploreSession | None = None
         self._recovery: _Services | None = None
+        self._records = Records(lambda: self.store, self.files, self._warn)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -201,32 +199,15 @@ class Tether:
         return self.book
 
     def _load(self) -> RuleBook:
-        from tether.actions.discover import discover_actions
-        from tether.rules.book import RuleBook
-        from tether.rules.load import load_dir
+        from tether.starter.in_force import rules_in_force
 
-        config = self.config.engine
-        errors: list[TetherError] = []
-        errors.extend(discover_actions(self.home / "actions", self.actions))
-        result = load_dir(self.home / "rules", cache=self._cache())
-        errors.extend(result.errors)
-        book = RuleBook(result.rules)
-        if config.starter_rules:
-            from tether.starter import load_starter
-
-            try:
-                starter = load_starter(packs=config.packs)
-            except ConfigError as exc:  # an unknown pack name
-                if self.strict_config:
-                    raise
-                errors.append(exc)
-                starter = load_starter()
-            for rule in starter:
-                if rule.name in book:
-                    continue
-                if ENVIRONMENT_TAG in rule.tags and not config.allow_environment_changes:
-                    continue
-                book.add(rule)
+        book, errors = rules_in_force(
+            self.home,
+            self.config.engine,
+            self.actions,
+            cache=self._cache(),
+            strict_config=self.strict_config,
+        )
         if errors and self.strict:
             raise errors[0]
         for error in errors:
@@ -470,31 +451,9 @@ class Tether:
             ConfigError: the configured price table cannot be read.
         """
         if self._llm is None:
-            from tether.llm.client import LLM
-            from tether.llm.pricing import PriceTable
+            from tether.llm.configured import configured_llm
 
-            settings = self.config.engine
-            if settings.prices:
-                prices = PriceTable.from_file(
-                    self.home / settings.prices, policy=settings.pricing_policy
-                )
-            else:
-                prices = PriceTable.bundled(policy=settings.pricing_policy)
-            chosen = self._llm_arg if self._llm_arg is not None else settings.llm
-            if isinstance(chosen, str) and chosen.startswith("scripted:"):
-                chosen = _scripted_model(self.home, chosen.removeprefix("scripted:"))
-            if isinstance(chosen, LLM):
-                self._llm = chosen
-            elif chosen is not None:
-                secondary: Any = settings.llm_secondary
-                if isinstance(secondary, str) and secondary.startswith("scripted:"):
-                    secondary = _scripted_model(self.home, secondary.removeprefix("scripted:"))
-                self._llm = LLM(
-                    chosen,
-                    secondary=secondary,
-                    base_url=settings.llm_base_url,
-                    prices=prices,
-                )
+            self._llm = configured_llm(self.config.engine, self.home, self._llm_arg)
         return self._llm
 
     # -- actions and tools ------------------------------------------------------------------------
@@ -671,7 +630,9 @@ class Tether:
         elif context.get("cwd") and not self._knows_directory(rule):
             # an action (or an LLM rule's user tool) relying on the process's working directory:
             # one at a time, under a lock
-            with _working_directory(Path(str(context["cwd"]))):
+            from tether.actions.workdir import working_directory
+
+            with working_directory(Path(str(context["cwd"]))):
                 run = self._apply(rule, request.match.captures, context)
         else:  # the job's directory is passed to every action: no process-wide state
             run = self._apply(rule, request.match.captures, context)
@@ -722,32 +683,10 @@ class Tether:
                 self._warn(f"on_event callback raised: {exc}")
 
     def _record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
-        outcome = "success" if attempt.outcome in ("success", "progress") else "failure"
-        try:
-            self.store.record_outcome(rule.name, outcome)
-            self.files.observe(observation)
-        except (StoreError, OSError) as exc:
-            if not self._store_warned:
-                self._store_warned = True
-                self._warn(f"records not kept: {exc}")
+        self._records.attempt(rule.name, attempt.outcome in ("success", "progress"), observation)
 
     def _record_unmatched(self, context: Context, reason: str) -> None:
-        """Keep the context of a failure no rule fired for (``outcome: "unmatched"``), so that
-        ``tether rules test`` and ``tether explore`` can be fed the real failure later."""
-        kept = {k: (v[-16384:] if isinstance(v, str) else v) for k, v in context.items()}
-        record = {
-            "kind": "unmatched",
-            "rule": None,
-            "outcome": "unmatched",
-            "reason": reason,
-            "context": kept,
-        }
-        try:
-            self.files.observe(record)
-        except (StoreError, OSError) as exc:
-            if not self._store_warned:
-                self._store_warned = True
-                self._warn(f"records not kept: {exc}")
+        self._records.unmatched(context, reason)
 
     def close(self) -> None:
         """Close the store connection."""
@@ -818,59 +757,6 @@ class _Services:
 
     def emit(self, event: RecoveryEvent) -> None:
         self.engine._emit(event)
-
-
-def _scripted_model(home: Path, file: str) -> Any:
-    """The test seam ``llm: "scripted:<file.py>"``: ``MODEL`` from a Python file (relative to home).
-
-    Raises:
-        ConfigError: the file cannot be imported or defines no ``MODEL``.
-    """
-    import importlib.util
-
-    path = (home / file) if not Path(file).is_absolute() else Path(file)
-    spec = importlib.util.spec_from_file_location(f"tether_scripted_{abs(hash(str(path)))}", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise ConfigError(f"engine.llm: scripted model file {path} does not exist")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ConfigError(
-            f"engine.llm: {path} failed to import: {type(exc).__name__}: {exc}"
-        ) from None
-    model = getattr(module, "MODEL", None)
-    if model is None:
-        raise ConfigError(f"engine.llm: {path} defines no MODEL (a tether.testing.ScriptedModel)")
-    return model
-
-
-_CHDIR_LOCK = threading.RLock()
-"""The working directory is the process's: actions that rely on it (declaring none of ``ctx``,
-``cwd`` or ``workspace``) run one at a time, across every engine of the process."""
-
-
-class _working_directory:
-    """Run actions in the failing step's directory, one at a time; restore ours afterwards."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.before: str | None = None
-
-    def __enter__(self) -> None:
-        _CHDIR_LOCK.acquire()
-        self.before = os.getcwd()
-        try:
-            os.chdir(self.path)
-        except OSError as exc:
-            _CHDIR_LOCK.release()
-            self.before = None
-            raise ConfigError(f"cannot enter {self.path}: {exc.strerror}") from None
-
-    def __exit__(self, *exc: object) -> None:
-        if self.before is not None:
-            os.chdir(self.before)
-            _CHDIR_LOCK.release()
 
 
 def _quiet_runner(argv: list[str], cwd: Path) -> CommandResult:
