@@ -24,6 +24,7 @@ class PlainValue:
         self.kind, self.minimum = kind, minimum
 
     def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        """``value`` (one, a list, or ``None``) converted; raises ``typer.BadParameter``."""
         if value is None:
             return () if param.multiple or param.nargs == -1 else None
         if isinstance(value, list | tuple):

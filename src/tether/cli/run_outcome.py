@@ -50,6 +50,7 @@ class Lines:
         self.quiet = quiet
 
     def say(self, text: str) -> None:
+        """Print ``text`` on stderr, on a line of its own; nothing when quiet."""
         if self.quiet:
             return
         from tether.process.terminal import line_break
@@ -97,4 +98,5 @@ def finish(
 
 
 def finish_interrupted(opts: RunOptions, job: CommandJob, signum: int, exit_code: int) -> NoReturn:
+    """:func:`finish` for a run that signal ``signum`` interrupted (``exit_code``: 128 + N)."""
     finish(opts, job, None, None, None, "interrupted", exit_code, "interrupted", signum=signum)
