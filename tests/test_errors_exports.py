@@ -25,4 +25,4 @@ def test_upper_layer_errors_are_the_classes_their_modules_raise() -> None:
 def test_importing_errors_imports_nothing_upward() -> None:
     code = "import sys, tether.errors; print(sorted(m for m in sys.modules if m.startswith('tether.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['tether.errors']"
+    assert out.stdout.strip() == "['tether._lazy', 'tether.errors']"

@@ -9,10 +9,10 @@ the public path ``tether.Loop`` rather than where the class happens to live.
 
 from __future__ import annotations
 
-import importlib
 import types
 from typing import TYPE_CHECKING, Any
 
+from tether._lazy import lazy_exports
 from tether.errors import (
     ActionError,
     ApprovalDenied,
@@ -119,14 +119,4 @@ for _name in __all__:
 del _name
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tether' has no attribute {name!r}")
-    value = _publish(getattr(importlib.import_module(module), name))
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY, publish=_publish)

@@ -54,6 +54,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether._lazy import lazy_exports
+
 __all__ = [
     "ActionError",
     "ApprovalDenied",
@@ -101,16 +103,7 @@ _UPPER: dict[str, str] = {
 __all__ += sorted(_UPPER)  # re-exported lazily from upper layers
 
 
-def __getattr__(name: str) -> Any:
-    """Resolve an upper-layer error named in ``_UPPER``; raise AttributeError otherwise."""
-    home = _UPPER.get(name)
-    if home is None:
-        raise AttributeError(f"module 'tether.errors' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(globals(), _UPPER)
 
 
 class TetherError(Exception):

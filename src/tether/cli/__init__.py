@@ -24,10 +24,10 @@ EXIT_TETHER_ERROR = 4
 
 
 class _Group(typer.core.TyperGroup):
-    """The root group; its ``--help`` flag converted without pydantic (see ``cli.run``)."""
+    """The root group; its ``--help`` flag converted without pydantic (see ``cli.plain``)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        from tether.cli.run import plain_values
+        from tether.cli.plain import plain_values
 
         plain_values(self.get_params(ctx), {"help": (bool, None)})
         return super().parse_args(ctx, args)
@@ -81,9 +81,10 @@ def console(stderr: bool = False) -> Any:
 
 
 def _register() -> None:
-    from tether.cli import agent, approve, explain, rules, run, stats
+    from tether.cli import agent, approve, explain, explore, rules, run, stats
 
     run.register(app)
+    explore.register(app)
     approve.register(app)
     explain.register(app)
     stats.register(app)

@@ -21,18 +21,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from tether.cli.options import HomeOption
+
 if TYPE_CHECKING:
     from tether.store import Store
 
 __all__ = ["register"]
 
-_HOME = typer.Option(
-    None,
-    "--home",
-    "-d",
-    metavar="DIR",
-    help="tether home (default: $TETHER_HOME, else the nearest .tether/ here or above).",
-)
 _NOTE = typer.Option("", "--note", metavar="TEXT", help="Why (kept with the decision).")
 _TOKEN = typer.Argument(..., metavar="TOKEN", help="The token printed by the paused run.")
 
@@ -68,17 +63,17 @@ def _decide(token: str, approved: bool, note: str, home: Path | None) -> None:
     typer.echo(f"tether: {token} {verb}; resume the run from {row['state_path']} to continue")
 
 
-def approve(token: str = _TOKEN, note: str = _NOTE, home: Path | None = _HOME) -> None:
+def approve(token: str = _TOKEN, note: str = _NOTE, home: Path | None = HomeOption) -> None:
     """Approve a paused run's pending action."""
     _decide(token, True, note, home)
 
 
-def deny(token: str = _TOKEN, note: str = _NOTE, home: Path | None = _HOME) -> None:
+def deny(token: str = _TOKEN, note: str = _NOTE, home: Path | None = HomeOption) -> None:
     """Deny a paused run's pending action."""
     _decide(token, False, note, home)
 
 
-def approvals(home: Path | None = _HOME) -> None:
+def approvals(home: Path | None = HomeOption) -> None:
     """List pending approval requests: token, action, expiry, state file."""
     from tether.config import existing_home
 

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tether._text import shorten
+
 __all__ = ["SPINNER_AFTER_S", "Display"]
 
 SPINNER_AFTER_S = 1.0
@@ -217,11 +219,11 @@ class Display:
         event = d.get("event")
         if event == "tool.call":
             args = escape(json.dumps(d.get("arguments"), default=str, ensure_ascii=False))
-            args = args if len(args) <= 100 else args[:97] + "..."
+            args = shorten(args, 100, marker="...")
             self.say(f"[magenta]  ⚙[/] {d['tool']} {args}  [dim]{left}[/]")
         elif event == "tool.result" and d.get("status") != "ok":
             detail = str(d.get("content", ""))
-            detail = detail if len(detail) <= 300 else detail[:297] + "..."
+            detail = shorten(detail, 300, marker="...")
             self.say(f"[magenta]    ✗[/] {d['tool']}: {escape(detail)}")
         elif event == "loop.end":
             self.say(f"[magenta]  ■[/] loop {d['status']}: {d['reason']}  [dim]{left}[/]")

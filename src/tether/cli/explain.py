@@ -43,10 +43,11 @@ def _show(x: Explanation) -> None:
     from rich.text import Text
 
     from tether.cli import console
+    from tether.loop.explain_render import iterations_text, resumable_text
 
     out = console()
     style = _STYLES.get(x.status, "red")
-    resumable = {True: "yes", False: "no", None: "unknown"}[x.resumable]
+    resumable = resumable_text(x.resumable)
     head = Text()
     head.append(x.status, style=f"bold {style}")
     head.append(f"\nwhy:  {x.reason}\nnext: {x.recommended_action}\nresumable: {resumable}")
@@ -62,8 +63,7 @@ def _show(x: Explanation) -> None:
     if x.signals:
         out.print(Text("\nSignals", style="bold"))
         for kind, text, iterations in x.grouped_signals():
-            plural = "s" if len(iterations) > 1 else ""
-            at = f" (iteration{plural} {', '.join(map(str, iterations))})" if iterations else ""
+            at = iterations_text(iterations)
             out.print(Text(f"  • {kind.replace('_', ' ')}{at}: {text}"))
     out.print(Text("\nDecision chain", style="bold"))
     for number, entry in enumerate(x.chain, start=1):

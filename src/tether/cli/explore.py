@@ -15,6 +15,8 @@ from typing import Any
 
 import typer
 
+from tether.cli.options import EscalationOption, HintOption, HomeOption, quiet_option
+
 __all__ = ["explore", "register"]
 
 
@@ -45,16 +47,14 @@ def _context(path: Path) -> dict[str, Any]:
 
 def explore(
     context_file: Path = typer.Argument(..., metavar="CONTEXT.json", help="The failure's context."),
-    home: Path | None = typer.Option(None, "--home", "-d", help="tether home."),
-    hint: str | None = typer.Option(None, "--hint", help="A hint for the model."),
-    allow_escalation: bool = typer.Option(
-        False, "--allow-escalation", help="A give-up hands over to the secondary model."
-    ),
+    home: Path | None = HomeOption,
+    hint: str | None = HintOption,
+    allow_escalation: bool = EscalationOption,
     collection: str | None = typer.Option(None, "--collection", help="Collection of the rule."),
     save: bool = typer.Option(
         False, "--save", help="Write the (unverified) rule and action under the home."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the rule."),
+    quiet: bool = quiet_option("Print only the rule."),
 ) -> None:
     """Explore a recorded failure and print the rule the model proposes (exit 1: none)."""
     from tether.cli.display import Display

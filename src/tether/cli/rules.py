@@ -33,18 +33,12 @@ from typing import Any
 
 import typer
 
+from tether.cli.options import HomeOption, JsonOption
+
 __all__ = ["HomeOption", "app", "engine_for"]
 
 app = typer.Typer(help="Inspect, check and try rules.", no_args_is_help=True, rich_markup_mode=None)
 
-HomeOption = typer.Option(
-    None,
-    "--home",
-    "-d",
-    metavar="DIR",
-    help="tether home (default: $TETHER_HOME, else the nearest .tether/ here or above).",
-)
-JsonOption = typer.Option(False, "--json", help="Print one JSON object (stable keys).")
 
 NO_HOME = "no home here (run tether init)"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from tether.cli.rules import HomeOption
+from tether.cli.options import HomeOption, JsonOption, home_option
 
 __all__ = ["register"]
 
@@ -66,7 +66,7 @@ def report_missing_tool(tool: str) -> str:
 
 def stats(
     home: Path | None = HomeOption,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (stable keys)."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Show how each rule has fared: tries, fixes, failures, last use."""
     from tether.config import existing_home
@@ -124,13 +124,7 @@ def stats(
 
 
 def init(
-    home: Path | None = typer.Option(
-        None,
-        "--home",
-        "-d",
-        metavar="DIR",
-        help="Where to create it (default: $TETHER_HOME, else ./.tether).",
-    ),
+    home: Path | None = home_option("Where to create it (default: $TETHER_HOME, else ./.tether)."),
 ) -> None:
     """Create a home: rules/, actions/, prompts/, config.yaml, .gitignore and an example rule.
 

@@ -42,6 +42,11 @@ like any other rule; it also carries the conversation's result (status,
 tokens, cost), the model used and the trace path. Nothing here raises into
 the recovery loop: every problem becomes ``RuleRun.error``, and the user's own
 failure is never replaced.
+
+This module runs the conversation. The template is read and filled by
+:mod:`tether.explore.llm_prompt`, the tools are resolved by :mod:`tether.explore.llm_tools`,
+and :mod:`tether.explore.llm_config` reads ``llm_config`` and words the errors; their
+public names are importable from here as well.
 """
 
 from __future__ import annotations
@@ -49,7 +54,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -61,10 +65,13 @@ from typing import Any, TypeAlias
 from tether._types import Captures, Context
 from tether.actions.run import RuleRun, StepResult
 from tether.errors import RuleError, TetherError
+from tether.explore.llm_config import llm_config_of, rule_error
+from tether.explore.llm_prompt import load_template, render_template
+from tether.explore.llm_tools import MAX_COMMAND_S, SIGNAL_TOOLS, done, give_up, resolve_tools
 from tether.llm.client import LLM
 from tether.llm.types import Usage
 from tether.loop import Loop, LoopResult, LoopStatus, NoProgress
-from tether.rules.model import Rule, as_text
+from tether.rules.model import Rule
 from tether.tools import Tool, ToolRegistry
 from tether.tools.builtin import Workspace
 
@@ -86,15 +93,6 @@ DEFAULT_MAX_TOKENS = 200_000
 """Tokens (input + output, over the conversation) when the rule's ``constraints`` set none."""
 DEFAULT_WALL_CLOCK_S = 600.0
 """Seconds per conversation when the rule's ``constraints`` set none."""
-SIGNAL_TOOLS = ("done", "give_up")
-"""Tools every LLM rule's conversation gets; a rule may not name them in ``tools``."""
-
-_FILE_PREFIX = "file://"
-_TEMPLATE_FIELD = "llm_config.prompt_template"
-_TOOLS_FIELD = "llm_config.tools"
-_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_BUILTINS = ("read_file", "write_file", "list_directory", "run_command")
-_MAX_COMMAND_S = 600.0
 
 ModelSource: TypeAlias = "LLM | Callable[[], LLM | None] | str | Any"
 """An :class:`~tether.llm.LLM`, a function returning one (or ``None``), a ``"provider/model"``
@@ -128,183 +126,6 @@ class LLMRuleRun(RuleRun):
     def cost_usd(self) -> float | None:
         """USD the conversation cost, ``None`` when the model has no price."""
         return self.conversation.cost_usd if self.conversation is not None else 0.0
-
-
-# -- the template --------------------------------------------------------------------------------
-
-
-def load_template(rule: Rule, home: str | os.PathLike[str]) -> tuple[str, Path | None]:
-    """The text of ``rule.llm_config.prompt_template`` and the file it came from.
-
-    Args:
-        rule: an LLM rule (``rule.kind == "llm"``).
-        home: the engine home; ``file://`` paths are relative to it.
-
-    Returns:
-        ``(text, path)``, with ``path`` ``None`` for an inline template.
-
-    Raises:
-        RuleError: the rule has no ``llm_config``; a ``file://`` path resolves outside the home
-            (symlinks followed); or the file cannot be read. The message names the rule, the
-            field and the path.
-    """
-    config = rule.llm_config
-    if config is None:
-        raise RuleError("not an LLM rule (no llm_config)", file=_file(rule), rule=rule.name)
-    template = config.prompt_template
-    if not template.startswith(_FILE_PREFIX):
-        return template, None
-    relative = template[len(_FILE_PREFIX) :]
-    base = Path(home).resolve()
-    target = (base / relative).resolve()
-    if target == base or base not in target.parents:
-        raise RuleError(
-            f"{template!r} resolves outside the home {base}; keep prompt files under "
-            f"{base / 'prompts'} and name them like file://prompts/name.md",
-            file=_file(rule),
-            rule=rule.name,
-            field=_TEMPLATE_FIELD,
-        )
-    try:
-        return target.read_text(encoding="utf-8"), target
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or str(exc)
-        raise RuleError(
-            f"cannot read the prompt file {target} ({why}); create it or fix the path",
-            file=_file(rule),
-            rule=rule.name,
-            field=_TEMPLATE_FIELD,
-        ) from None
-
-
-def render_template(
-    template: str,
-    captures: Captures,
-    context: Context,
-    *,
-    rule: Rule,
-    source: Path | None = None,
-) -> str:
-    """Fill ``{name}`` fields from ``captures`` first, then ``context``.
-
-    ``{{`` and ``}}`` stand for literal braces; a brace that is not part of ``{name}``
-    (JSON, code) is kept as it is. Values are written in their string form
-    (``126`` -> ``"126"``, ``True`` -> ``"true"``).
-
-    Args:
-        template: the prompt text.
-        captures: the rule's named regex groups for this failure.
-        context: the failure context (flat ``dict[str, str | int]``).
-        rule: the rule, named in errors.
-        source: the template's file, named in errors.
-
-    Raises:
-        RuleError: a field has neither a capture nor a context value (the first such field is
-            named, with the names that are available).
-    """
-    values = {**context, **captures}
-    missing: list[str] = []
-
-    def fill(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        name = match.group(1)
-        if name in values:
-            return as_text(values[name])
-        missing.append(name)
-        return token
-
-    text = _TOKEN.sub(fill, template)
-    if missing:
-        known = ", ".join(sorted(values)[:20]) or "none"
-        where = f"in {source}: " if source is not None else ""
-        raise RuleError(
-            f"{where}placeholder {{{missing[0]}}} has no capture and no context value "
-            f"(available: {known}); write {{{{{missing[0]}}}}} for literal braces",
-            file=_file(rule),
-            rule=rule.name,
-            field=_TEMPLATE_FIELD,
-        )
-    return text
-
-
-# -- the tools -----------------------------------------------------------------------------------
-
-
-def resolve_tools(
-    rule: Rule,
-    registries: Sequence[ToolRegistry],
-    workspace: Workspace,
-    *,
-    command_timeout_s: float = _MAX_COMMAND_S,
-) -> list[Tool]:
-    """The tools ``rule.llm_config.tools`` names, in the order named (duplicates dropped).
-
-    Each name is looked up in ``registries`` in order, then among the built-ins confined to
-    ``workspace``. A built-in name a registry also holds resolves to the registry's tool:
-    a tool registered on purpose wins.
-
-    Args:
-        rule: an LLM rule.
-        registries: where to look first (e.g. the engine's tools, then the process-wide ones).
-        workspace: the directory the built-ins are confined to.
-        command_timeout_s: the most seconds the built-in ``run_command`` may run per call.
-
-    Raises:
-        RuleError: a name is unknown, or is one of :data:`SIGNAL_TOOLS` (the message names the
-            rule, the field and the tool, and lists the tools that exist).
-    """
-    config = rule.llm_config
-    if config is None:
-        raise RuleError("not an LLM rule (no llm_config)", file=_file(rule), rule=rule.name)
-    builtins = {t.name: t for t in workspace.tools(command_timeout_s=command_timeout_s)}
-    found: dict[str, Tool] = {}
-    for name in config.tools:
-        if name in SIGNAL_TOOLS:
-            raise RuleError(
-                f"{name!r} is a signal tool every LLM rule gets; remove it from tools",
-                file=_file(rule),
-                rule=rule.name,
-                field=_TOOLS_FIELD,
-            )
-        if name in found:
-            continue
-        tool = next((r.get(name) for r in registries if name in r), None) or builtins.get(name)
-        if tool is None:
-            registered = sorted({n for r in registries for n in r.names()})
-            known = ", ".join(registered) or "none registered"
-            raise RuleError(
-                f"unknown tool {name!r} (registered: {known}; built-in: {', '.join(_BUILTINS)}); "
-                f"register it with @engine.tool() or fix the name",
-                file=_file(rule),
-                rule=rule.name,
-                field=_TOOLS_FIELD,
-            )
-        found[name] = tool
-    return list(found.values())
-
-
-def done(summary: str) -> str:
-    """Say the failure is fixed; the job is then run again to check.
-
-    Args:
-        summary: what was changed, in a sentence or two.
-    """
-    if not summary.strip():
-        raise ValueError("the summary is empty: say what was changed")
-    return summary.strip()
-
-
-def give_up(reason: str) -> str:
-    """Say the failure cannot be fixed from here; the original failure is reported as it was.
-
-    Args:
-        reason: why, and what a person should look at.
-    """
-    return reason.strip() or "no reason given"
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -386,13 +207,7 @@ def _converse(
     on_event: Callable[[dict[str, Any]], None] | None,
     clock: Callable[[], float],
 ) -> None:
-    config = rule.llm_config
-    if config is None:
-        raise RuleError(
-            "not an LLM rule (no llm_config); run its steps instead",
-            file=_file(rule),
-            rule=rule.name,
-        )
+    config = llm_config_of(rule, advice="run its steps instead")
     limits = config.constraints
     max_tool_calls = limits.max_tool_calls or DEFAULT_MAX_TOOL_CALLS
     token_limit = limits.max_tokens or DEFAULT_MAX_TOKENS
@@ -403,7 +218,7 @@ def _converse(
     registries = [tools] if isinstance(tools, ToolRegistry) else list(tools)
     workspace = Workspace(workdir)
     chosen = resolve_tools(
-        rule, registries, workspace, command_timeout_s=min(_MAX_COMMAND_S, wall_clock_s)
+        rule, registries, workspace, command_timeout_s=min(MAX_COMMAND_S, wall_clock_s)
     )
     client = _client(rule, llm)
     run.model = client.model
@@ -464,11 +279,10 @@ def _client(rule: Rule, llm: ModelSource) -> LLM:
     if llm is not None and not isinstance(llm, LLM) and callable(llm):
         llm = llm()
     if llm is None:
-        raise RuleError(
+        raise rule_error(
+            rule,
             "no model is configured for this LLM rule; set engine.llm in config.yaml "
             "or pass Tether(llm=...)",
-            file=_file(rule),
-            rule=rule.name,
             field="llm_config",
         )
     client = llm if isinstance(llm, LLM) else LLM(llm)
@@ -476,11 +290,10 @@ def _client(rule: Rule, llm: ModelSource) -> LLM:
     if not rule.llm_config.use_secondary:
         return client
     if len(client.slots) < 2:
-        raise RuleError(
+        raise rule_error(
+            rule,
             f"use_secondary is set but {client.model} has no secondary model; set "
             "engine.llm_secondary in config.yaml, or drop use_secondary",
-            file=_file(rule),
-            rule=rule.name,
             field="llm_config.use_secondary",
         )
     return _secondary(client)
@@ -552,10 +365,6 @@ def _spent(result: LoopResult, trace: Path | None, note: str) -> str:
         f"[{usage.requests} model requests, {usage.total_tokens:,} tokens "
         f"({usage.input_tokens:,} in, {usage.output_tokens:,} out){cost}; {where}]"
     )
-
-
-def _file(rule: Rule) -> str | None:
-    return str(rule.source) if rule.source is not None else None
 
 
 def _describe(exc: BaseException) -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tether._text import tail
+
 __all__ = ["GOAL", "TEMPLATES", "render_context", "render_facts"]
 
 GOAL = (
@@ -70,12 +72,6 @@ _FIRST = (
 )
 
 
-def _tail(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return f"[... {len(text) - limit} earlier characters omitted ...]\n{text[-limit:]}"
-
-
 def render_context(context: Mapping[str, Any]) -> str:
     """The failure as text: short facts first, long texts tail-first, each under its key."""
     lines = []
@@ -86,7 +82,7 @@ def render_context(context: Mapping[str, Any]) -> str:
             continue
         text = str(value)
         if "\n" in text.strip() or len(text) > 200:
-            lines.append(f"{key} (the end of it):\n{_tail(text.rstrip(), _LIMITS.get(key, 1000))}")
+            lines.append(f"{key} (the end of it):\n{tail(text.rstrip(), _LIMITS.get(key, 1000))}")
         else:
             lines.append(f"{key}: {text}")
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tether._text import tail
 from tether._types import Captures, Context
 from tether.actions.registry import ActionSpec
 from tether.errors import RuleError, SubmissionRejected
@@ -124,11 +125,6 @@ def probe_contexts(context: Mapping[str, Any]) -> list[Context]:
     return [first, second]
 
 
-def _tail(text: str) -> str:
-    text = text.rstrip()
-    return text if len(text) <= _TAIL_CHARS else "..." + text[-_TAIL_CHARS:]
-
-
 def _parse(rule_yaml: str) -> Rule:
     from tether.rules.load import load_text
 
@@ -185,8 +181,9 @@ def _check_match(rule: Rule, context: Mapping[str, Any]) -> Captures:
                 f"when[{i}] ({_describe(fact)}): the context has no key {fact.fact!r} (keys: {keys})"
             )
         elif match_fact(fact, text) is None:
+            ends = tail(text.rstrip(), _TAIL_CHARS, marker="...")
             problems.append(
-                f"when[{i}] ({_describe(fact)}) does not hold; the {fact.fact} it was tested on ends:\n{_tail(text)}"
+                f"when[{i}] ({_describe(fact)}) does not hold; the {fact.fact} it was tested on ends:\n{ends}"
             )
     detail = "\n".join(problems) or "the facts do not hold together"
     raise SubmissionRejected(

@@ -19,20 +19,31 @@ this module does not know (new ones, regulator events) appear in the chain
 as they are, so a newer trace never breaks an older reader.
 
 Nothing is shown that is not in the trace (which is redacted when written).
+
+This module reads one run's events into an :class:`Explanation`. The file is read by
+:mod:`tether.loop.trace_read`, the values are defined in :mod:`tether.loop.explanation`,
+and :mod:`tether.loop.explain_render` writes them as Markdown; every public name of those
+is importable from here as well.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from tether._text import one_line
 from tether.errors import ConfigError
+from tether.loop.explanation import (
+    INCOMPLETE,
+    ChainEntry,
+    Explanation,
+    RunUsage,
+    Signal,
+    ToolStep,
+)
 from tether.loop.trace import tool_error_line
+from tether.loop.trace_read import TRUNCATED_LINE, load_trace, split_runs
 
 __all__ = [
     "INCOMPLETE",
@@ -44,318 +55,13 @@ __all__ = [
     "ToolStep",
     "explain",
     "load_trace",
+    "split_runs",
 ]
-
-INCOMPLETE = "RUNNING/INCOMPLETE"
-"""The status of a run whose trace has no final ``loop.end`` (still going, or killed)."""
-
-TRUNCATED_LINE = "trace.truncated_line"
-"""The event :func:`load_trace` puts in place of a cut-off last line (fields ``line``, ``text``)."""
 
 _INVALID = ("invalid_arguments", "unknown_tool")
 _NOT_RESTARTING = ("loop.start", "loop.resumed", TRUNCATED_LINE)
 _PLAIN_FIELDS = ("seq", "t", "event", "iteration")
 _ANNOUNCED = ("seq", "t", "event", "iteration", "goal", "model", "limits", "tools")
-
-
-# -- reading the file -------------------------------------------------------------------------------
-
-
-def load_trace(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a JSONL trace written by :class:`~tether.loop.Trace`.
-
-    A last line cut off mid-write (no newline at its end, as a killed writer
-    leaves it) is not an error: it is replaced by a :data:`TRUNCATED_LINE`
-    event, which :func:`explain` reports as a note. Blank lines are skipped.
-
-    Args:
-        path: the ``.jsonl`` file.
-
-    Returns:
-        The events in file order, each a dict with at least ``"event"``.
-
-    Raises:
-        ConfigError: the file cannot be read, or a line (named by number) is not
-            a JSON object with an ``"event"`` field.
-    """
-    where = Path(path)
-    try:
-        data = where.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"trace {where}: cannot read ({exc.strerror or exc})") from None
-    lines = data.split(b"\n")
-    last = len(lines) if data.endswith(b"\n") else len(lines) - 1  # index of an unterminated line
-    events: list[dict[str, Any]] = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            events.append(_parse_line(raw))
-        except ValueError as exc:
-            if number - 1 == last:
-                text = raw.decode("utf-8", "replace")
-                events.append({"event": TRUNCATED_LINE, "line": number, "text": _short(text, 80)})
-                break
-            raise ConfigError(f"trace {where}: line {number}: {exc}") from None
-    return events
-
-
-def _parse_line(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"a JSON {type(value).__name__}, not an event object")
-    if not isinstance(value.get("event"), str):
-        raise ValueError("no 'event' field: is this a tether loop trace?")
-    return value
-
-
-def split_runs(events: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Group events into runs: a ``loop.start`` opens one, a resume continues the previous.
-
-    A run opened by ``loop.start`` that says ``loop.resumed`` before its first
-    ``iteration.start`` is merged into the run before it.
-    """
-    runs: list[list[dict[str, Any]]] = []
-    fresh = False  # the latest run was opened by loop.start and has no iteration yet
-    for event in events:
-        name = event.get("event")
-        if name == "loop.start" or not runs:
-            runs.append([])
-            fresh = name == "loop.start"
-        elif name == "loop.resumed" and fresh and len(runs) > 1:
-            runs[-2].extend(runs.pop())
-            fresh = False
-        elif name == "iteration.start":
-            fresh = False
-        runs[-1].append(event)
-    return runs
-
-
-# -- the explanation --------------------------------------------------------------------------------
-
-
-@dataclass
-class RunUsage:
-    """What a run spent, summed over its ``llm.call`` and ``tool.result`` events."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    llm_calls: int = 0
-    tool_calls: int = 0
-    failed_tool_calls: int = 0
-    """Tool calls whose status was not ``ok`` (errors, timeouts, invalid calls)."""
-    cost_usd: float | None = 0.0
-    """USD over the run; ``None`` when some call had no price."""
-    duration_s: float = 0.0
-    """Seconds from the run's first event to its last."""
-
-    @property
-    def total_tokens(self) -> int:
-        """Input plus output tokens."""
-        return self.input_tokens + self.output_tokens
-
-
-@dataclass
-class Signal:
-    """Something worth a reader's attention.
-
-    Attributes:
-        kind: ``regression``, ``repeated_action``, ``invalid_call``, ``tool_error``,
-            ``policy_stop``, ``approval``, ``truncated_output`` or ``problem`` (of the trace
-            or a callback: missing events, cut-off lines, events after the end).
-        text: what happened, in words.
-        iteration: the iteration it belongs to, if any.
-    """
-
-    kind: str
-    text: str
-    iteration: int | None = None
-
-
-@dataclass
-class ToolStep:
-    """One tool call and how it ended."""
-
-    tool: str
-    call_id: str
-    arguments: str
-    """The arguments, shortened for display (``path="a.txt", mode="w"``)."""
-    repeated: bool = False
-    """The same call (tool and arguments) was made earlier in the run."""
-    status: str | None = None
-    """``ok``, ``error``, ``timeout``, ``invalid_arguments`` ...; ``None``: no result recorded."""
-    truncated: bool = False
-    duration_s: float | None = None
-    detail: str = ""
-    """The first line of an error's message."""
-
-    def call_text(self) -> str:
-        """``tool(arguments)``."""
-        return f"{self.tool}({self.arguments})"
-
-    def outcome_text(self) -> str:
-        """How the call ended, in words (``error: FileNotFoundError ...``, ``ok (0.2 s)``)."""
-        if self.status is None:
-            out = "no result recorded"
-        elif self.status == "ok":
-            out = "ok" if self.duration_s is None else f"ok ({self.duration_s:g} s)"
-        else:
-            out = f"{self.status}: {self.detail}" if self.detail else self.status
-        if self.truncated:
-            out += " [output truncated]"
-        if self.repeated:
-            out += " [repeats an earlier call]"
-        return out
-
-
-@dataclass
-class ChainEntry:
-    """One step of the decision chain.
-
-    Attributes:
-        kind: ``iteration``; ``stop`` (a ``loop.end``, intermediate when the run was resumed);
-            ``resumed``; ``incomplete`` (the trace ends without a stop); ``event`` (an event
-            outside any iteration).
-        iteration: the iteration number, for ``iteration`` entries.
-        summary: the entry's headline for entries that are not iterations.
-        said: what the model wrote in this iteration (shortened).
-        tools: the tool calls, in order.
-        metric: the goal metric measured at the start of the iteration (value, detail, trend).
-        decisions: what the policies said after the iteration.
-        notes: other events of the iteration (continuations, approvals, unknown events).
-        asked_model: the model was called in this iteration.
-        planned: the tools the model asked for (from ``llm.call``), whether they ran or not.
-        continued: the iteration appears earlier in the chain (it went on after a resume).
-    """
-
-    kind: str
-    iteration: int | None = None
-    summary: str = ""
-    said: str = ""
-    tools: list[ToolStep] = field(default_factory=list)
-    metric: str = ""
-    decisions: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    asked_model: bool = False
-    planned: list[str] = field(default_factory=list)
-    continued: bool = False
-    notes_before_tools: int | None = None
-    """How many of ``notes`` came before the first tool call (``None``: no tool call)."""
-
-    def empty(self) -> bool:
-        """An iteration that started and recorded nothing else."""
-        return self.kind == "iteration" and not (
-            self.asked_model or self.tools or self.metric or self.decisions or self.notes
-        )
-
-    def headline(self) -> str:
-        """One line: what happened in this step."""
-        if self.kind != "iteration":
-            return self.summary
-        head = f"Iteration {self.iteration}" + (" (continued)" if self.continued else "")
-        if self.tools:
-            return f"{head}: called {', '.join(dict.fromkeys(t.tool for t in self.tools))}"
-        if self.planned:
-            return f"{head}: asked for {', '.join(dict.fromkeys(self.planned))} (not run)"
-        if self.asked_model:
-            return f"{head}: answered without a tool call"
-        return f"{head}: no model call"
-
-    def details(self) -> list[str]:
-        """The lines under the headline, plain text, in reading order."""
-        return [
-            f"{p.call_text()} → {p.outcome_text()}" if isinstance(p, ToolStep) else p
-            for p in self.parts('"', '"')
-        ]
-
-    def parts(self, open_quote: str = "“", close_quote: str = "”") -> list[str | ToolStep]:
-        """The details in the order they happened: the metric, what the model said, notes
-        from before the first tool call (approvals), the tool calls, later notes, the policies."""
-        out: list[str | ToolStep] = [f"goal metric: {self.metric}"] if self.metric else []
-        if self.said:
-            out.append(f"model said: {open_quote}{self.said}{close_quote}")
-        lead = len(self.notes) if self.notes_before_tools is None else self.notes_before_tools
-        out += [*self.notes[:lead], *self.tools, *self.notes[lead:]]
-        return out + [f"policy {d}" for d in self.decisions]
-
-
-@dataclass
-class Explanation:
-    """Why a run stopped, what it tried, what to do next. Built by :func:`explain`.
-
-    Attributes:
-        status: the run's final status (a ``LoopStatus`` value) or :data:`INCOMPLETE`.
-        reason: the specific cause, in words.
-        recommended_action: what to do next.
-        resumable: whether the run can be resumed; ``None`` when unknown (incomplete).
-        goal: the run's goal.
-        model: the model it used (``provider/model``).
-        limits: the ceilings, as the run announced them.
-        tools: the tools it was offered.
-        usage: tokens, calls, cost and duration.
-        iterations: iterations in which the model was asked.
-        signals: regressions, repeats, invalid calls, policy stops, approvals, problems.
-        chain: the decision chain, oldest first; its last entry is the stop (or the last event).
-        notes: remarks about the trace itself (a skipped cut-off line ...).
-        run: which run of the file this is, from 1.
-        runs: how many runs the file holds.
-        last_event: the run's last event, as recorded.
-    """
-
-    status: str = INCOMPLETE
-    reason: str = ""
-    recommended_action: str = ""
-    resumable: bool | None = None
-    goal: str = ""
-    model: str = ""
-    limits: str = ""
-    tools: list[str] = field(default_factory=list)
-    usage: RunUsage = field(default_factory=RunUsage)
-    iterations: int = 0
-    signals: list[Signal] = field(default_factory=list)
-    chain: list[ChainEntry] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    run: int = 1
-    runs: int = 1
-    last_event: dict[str, Any] = field(default_factory=dict)
-
-    def grouped_signals(self) -> list[tuple[str, str, list[int]]]:
-        """Signals with the same kind and text merged: ``(kind, text, iterations)``, first seen first."""
-        groups: dict[tuple[str, str], list[int]] = {}
-        for s in self.signals:
-            at = groups.setdefault((s.kind, s.text), [])
-            if s.iteration is not None and s.iteration not in at:
-                at.append(s.iteration)
-        return [(kind, text, at) for (kind, text), at in groups.items()]
-
-    @property
-    def cost_usd(self) -> float | None:
-        """USD over the run (``usage.cost_usd``); ``None`` when some call had no price."""
-        return self.usage.cost_usd
-
-    def usage_rows(self) -> list[tuple[str, str]]:
-        """The usage as ``(label, value)`` rows for a table: iterations, calls, tokens, cost, duration."""
-        u = self.usage
-        cost = "unknown (the model has no price)" if u.cost_usd is None else f"${u.cost_usd:.4f}"
-        failed = f" ({u.failed_tool_calls} failed)" if u.failed_tool_calls else ""
-        return [
-            ("iterations", str(self.iterations)),
-            ("model calls", str(u.llm_calls)),
-            ("input tokens", f"{u.input_tokens:,}"),
-            ("output tokens", f"{u.output_tokens:,}"),
-            ("tool calls", f"{u.tool_calls}{failed}"),
-            ("cost", cost),
-            ("duration", f"{u.duration_s:.2f} s"),
-        ]
-
-    def to_markdown(self) -> str:
-        """The explanation as Markdown: the stop, usage (a table), signals, the numbered chain."""
-        return _markdown(self)
 
 
 def explain(events: Iterable[dict[str, Any]], *, run: int = -1) -> Explanation:
@@ -472,7 +178,7 @@ class _Reader:
         self._entry(e).metric = f"{text}, {trend}" if trend else text
         if trend == "regressed":
             failing = ", ".join(str(f) for f in e.get("failing", []) or [])
-            after = f"; failing: {_short(failing, 120)}" if failing else ""
+            after = f"; failing: {one_line(failing, 120)}" if failing else ""
             self._signal("regression", f"the goal metric regressed to {text}{after}", e)
 
     def _on_llm_call(self, e: dict[str, Any]) -> None:
@@ -486,9 +192,9 @@ class _Reader:
         u.cost_usd = None if u.cost_usd is None or cost is None else u.cost_usd + float(cost)
         entry.asked_model = True
         entry.planned += [str(name) for name in e.get("tool_calls") or []]
-        text = _short(str(e.get("text") or ""), 200)
+        text = one_line(str(e.get("text") or ""), 200)
         if text:
-            entry.said = _short(f"{entry.said} {text}", 200) if entry.said else text
+            entry.said = one_line(f"{entry.said} {text}", 200) if entry.said else text
 
     def _on_llm_continue(self, e: dict[str, Any]) -> None:
         self._entry(e).notes.append("the answer was cut off by the output limit; asked to continue")
@@ -648,39 +354,25 @@ def _value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
-def _short(text: str, limit: int) -> str:
-    """``text`` on one line, at most ``limit`` characters (an ellipsis marks a cut)."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _middle(text: str, limit: int) -> str:
-    """``text`` on one line; when too long its middle is cut (paths keep their file names)."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    head = (limit - 1) // 3
-    return flat[:head] + "…" + flat[len(flat) - (limit - 1 - head) :]
-
-
 def _pairs(fields: Iterable[tuple[str, Any]]) -> str:
     return ", ".join(
-        f"{k}={_middle(json.dumps(v, ensure_ascii=False, default=str), 90)}" for k, v in fields
+        f"{k}={one_line(json.dumps(v, ensure_ascii=False, default=str), 90, middle=True)}"
+        for k, v in fields
     )
 
 
 def _args(arguments: Any, limit: int = 160) -> str:
     """``path="a.txt", n=3`` for a dict; the raw text, quoted, for arguments that did not parse."""
     if isinstance(arguments, dict):
-        return _short(_pairs(arguments.items()), limit)
+        return one_line(_pairs(arguments.items()), limit)
     if arguments is None:
         return ""
-    return _short(repr(arguments), limit)
+    return one_line(repr(arguments), limit)
 
 
 def _error_detail(content: Any) -> str:
     """The message of a tool error, one line."""
-    return _short(tool_error_line(content), 160)
+    return one_line(tool_error_line(content), 160)
 
 
 def _approval(outcome: str, e: dict[str, Any]) -> str:
@@ -696,7 +388,7 @@ def _approval(outcome: str, e: dict[str, Any]) -> str:
 
 def _fields(e: dict[str, Any]) -> str:
     """An event's own fields as ``k=v`` pairs, each shortened."""
-    return _short(_pairs((k, v) for k, v in e.items() if k not in _PLAIN_FIELDS), 240)
+    return one_line(_pairs((k, v) for k, v in e.items() if k not in _PLAIN_FIELDS), 240)
 
 
 def _describe(e: dict[str, Any]) -> str:
@@ -706,80 +398,3 @@ def _describe(e: dict[str, Any]) -> str:
     seq = f"#{e['seq']} " if "seq" in e else ""
     fields = _fields(e)
     return f"{seq}{e.get('event')}{at}" + (f": {fields}" if fields else "")
-
-
-# -- Markdown ----------------------------------------------------------------------------------------
-
-_MD_SPECIAL = re.compile(r"[\\`*<>|]|\](?=[(\[])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
-_SIGNAL_TITLES = {
-    "regression": "regression",
-    "repeated_action": "repeated action",
-    "invalid_call": "invalid call",
-    "tool_error": "tool error",
-    "policy_stop": "policy stop",
-    "approval": "approval",
-    "truncated_output": "truncated output",
-    "problem": "trace problem",
-}
-
-
-def _md(text: str) -> str:
-    """One line of free text from the trace, escaped so Markdown shows it as written
-    (no emphasis, code, links or HTML made of it; a ``_`` inside a word and brackets that
-    make no link are left alone)."""
-    return _MD_SPECIAL.sub(r"\\\g<0>", text)
-
-
-def _code(text: str) -> str:
-    """An inline code span that survives backticks inside ``text``."""
-    fence = "`"
-    while fence in text:
-        fence += "`"
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _markdown(x: Explanation) -> str:
-    resumable = {True: "yes", False: "no", None: "unknown"}[x.resumable]
-    out = [
-        f"# Run explained: {x.status}",
-        "",
-        f"- **Goal:** {_md(_short(x.goal, 400)) or '(not recorded)'}",
-        f"- **Why it stopped:** {_md(x.reason)}",
-        f"- **What to do next:** {_md(x.recommended_action)}",
-        f"- **Resumable:** {resumable}",
-        f"- **Model:** {_md(x.model or '(not recorded)')}; **limits:** {_md(x.limits or '(not recorded)')}",
-        f"- **Run:** {x.run} of {x.runs} in this trace",
-        "",
-        "## Usage",
-        "",
-        "| | |",
-        "| --- | --: |",
-        *(f"| {name} | {_md(value)} |" for name, value in x.usage_rows()),
-    ]
-    if x.signals:
-        out += ["", "## Signals", ""]
-        for kind, text, iterations in x.grouped_signals():
-            out.append(f"- **{_SIGNAL_TITLES.get(kind, kind)}**{_at(iterations)}: {_md(text)}")
-    out += ["", "## Decision chain", ""]
-    for number, entry in enumerate(x.chain, start=1):
-        out.append(f"{number}. **{_md(entry.headline())}**")
-        out += [f"   - {line}" for line in _entry_lines(entry)]
-    if x.notes:
-        out += ["", "## Notes on the trace", "", *(f"- {_md(n)}" for n in x.notes)]
-    return "\n".join(out) + "\n"
-
-
-def _entry_lines(entry: ChainEntry) -> list[str]:
-    return [
-        f"{_code(p.call_text())} → {_md(p.outcome_text())}" if isinstance(p, ToolStep) else _md(p)
-        for p in entry.parts()
-    ]
-
-
-def _at(iterations: list[int]) -> str:
-    """`` (iteration 2)``, `` (iterations 2, 3, 4)``, or nothing."""
-    if not iterations:
-        return ""
-    plural = "s" if len(iterations) > 1 else ""
-    return f" (iteration{plural} {', '.join(map(str, iterations))})"

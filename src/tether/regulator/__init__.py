@@ -69,6 +69,9 @@ does not depend on the loop.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tether._lazy import lazy_exports
 from tether.regulator.decision import (
     CircuitBreakReason,
     ConfidenceSpan,
@@ -88,6 +91,9 @@ from tether.regulator.errors import (
 )
 from tether.regulator.events import LLMEvent
 from tether.regulator.regulator import Regulator
+
+if TYPE_CHECKING:
+    from tether.regulator.policy import RegulatorPolicy
 
 __all__ = [
     "CircuitBreakReason",
@@ -109,9 +115,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name == "RegulatorPolicy":  # imports the loop; only when asked for
-        from tether.regulator.policy import RegulatorPolicy
-
-        return RegulatorPolicy
-    raise AttributeError(f"module 'tether.regulator' has no attribute {name!r}")
+# RegulatorPolicy imports the loop: only when asked for.
+__getattr__, __dir__ = lazy_exports(globals(), {"RegulatorPolicy": "tether.regulator.policy"})

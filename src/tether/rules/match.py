@@ -21,6 +21,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from tether._text import head_and_tail
 from tether._types import Captures, Context
 from tether.rules.model import Fact, Rule, as_text
 
@@ -54,11 +55,7 @@ def clip(text: str, cap: int = MATCH_CAP_BYTES, head: int = HEAD_BYTES) -> str:
     >>> clip("a" * 10 + "b" * 10, cap=8, head=2)
     'aa\\n[... 12 characters omitted ...]\\nbbbbbb'
     """
-    if len(text) <= cap:
-        return text
-    tail = cap - head
-    omitted = len(text) - head - tail
-    return f"{text[:head]}\n[... {omitted} characters omitted ...]\n{text[-tail:]}"
+    return head_and_tail(text, cap, head=head)
 
 
 class Prepared(dict[str, str]):

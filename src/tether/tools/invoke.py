@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tether._text import head_and_tail
 from tether.llm.types import ToolCall, ToolDefinition
 from tether.tools.tool import Tool, ToolRegistry, ToolResult, ToolStatus
 
@@ -39,10 +40,7 @@ def cap_text(text: str, limit: int) -> tuple[str, bool]:
     rest from the tail (errors and summaries come last); returns (text, truncated)."""
     if len(text) <= limit:
         return text, False
-    head = limit // 4
-    tail = limit - head
-    omitted = len(text) - head - tail
-    return f"{text[:head]}\n[... {omitted} characters omitted ...]\n{text[-tail:]}", True
+    return head_and_tail(text, limit, head=limit // 4), True
 
 
 def render_output(value: Any) -> str:
