@@ -193,3 +193,15 @@ def test_two_threads_each_switch_branches_in_their_own_tree(repo: Path, home: Pa
     assert not (b.path / "a.txt").exists() and not (a.path / "b.txt").exists()
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
     assert sorted(p.name for p in repo.iterdir()) == [".git", "app.py"]
+
+
+def test_isolate_finishes_the_tree_when_the_block_ends(repo: Path, home: Path) -> None:
+    kept: list[WorktreeRecord] = []
+    trees = Worktree(home, on_kept=kept.append)
+    with trees.isolate(repo, base="HEAD", agent="run") as iso:
+        assert iso.workspace.root == iso.record.path
+        iso.workspace.resolve("app.py").write_text("print('v2')\n")
+    assert iso.record.status == "kept" and kept == [iso.record]
+    with pytest.raises(RuntimeError), trees.isolate(repo, base="HEAD") as empty:
+        raise RuntimeError("the run failed")
+    assert empty.record.status == "removed" and not empty.record.path.exists()

@@ -24,12 +24,13 @@ if TYPE_CHECKING:
         find_agents,
         load_agent,
     )
-    from tether.orchestrate.worktree import Worktree, WorktreeError, WorktreeRecord
+    from tether.orchestrate.worktree import Isolation, Worktree, WorktreeError, WorktreeRecord
 
 _LAZY: dict[str, str] = {
     "AgentCatalog": "tether.orchestrate.subagents",
     "Delegation": "tether.orchestrate.delegate",
     "DelegationResult": "tether.orchestrate.delegate",
+    "Isolation": "tether.orchestrate.worktree",
     "SubAgent": "tether.orchestrate.subagents",
     "SubAgentError": "tether.orchestrate.subagents",
     "UnknownAgent": "tether.orchestrate.subagents",
@@ -45,6 +46,7 @@ __all__ = [
     "AgentCatalog",
     "Delegation",
     "DelegationResult",
+    "Isolation",
     "SubAgent",
     "SubAgentError",
     "UnknownAgent",

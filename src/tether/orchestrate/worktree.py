@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from tether.errors import ConfigError
 
-__all__ = ["Worktree", "WorktreeError", "WorktreeRecord", "WorktreeStatus"]
+__all__ = ["Isolation", "Worktree", "WorktreeError", "WorktreeRecord", "WorktreeStatus"]
 
 WorktreeStatus = Literal["active", "kept", "removed", "merged", "discarded"]
 _BRANCH_PREFIX = "tether/"
@@ -99,6 +99,21 @@ class WorktreeRecord:
     def from_json(cls, data: dict[str, Any]) -> WorktreeRecord:
         """The record from :meth:`to_json`'s output."""
         return cls(**{**data, "repo": Path(data["repo"]), "path": Path(data["path"])})
+
+
+@dataclass
+class Isolation:
+    """A run's worktree while :meth:`Worktree.isolate` holds it.
+
+    Attributes:
+        record: the tree's record; after the ``with`` block, its final state (``removed`` or
+            ``kept``).
+        workspace: ``Workspace(record.path)``, its top level checked; build the run's tools
+            from it (``workspace.tools()``).
+    """
+
+    record: WorktreeRecord
+    workspace: Any
 
 
 class Worktree:
@@ -189,6 +204,31 @@ class Worktree:
             )
             self._save(record)
         return record
+
+    @contextlib.contextmanager
+    def isolate(
+        self,
+        repo: str | os.PathLike[str],
+        *,
+        base: str,
+        agent: str | None = None,
+        allow_dirty: bool = False,
+    ) -> Iterator[Isolation]:
+        """A worktree for the ``with`` block, finished when it ends (also on an error)::
+
+            with trees.isolate(cwd, base="HEAD") as iso:
+                result = Loop(prompt, tools=iso.workspace.tools(), llm=model).run()
+            iso.record.status        # "removed", or "kept" (and on_kept was called)
+
+        Arguments and errors as :meth:`create` and :meth:`workspace`.
+        """
+        record = self.create(repo, base=base, agent=agent, allow_dirty=allow_dirty)
+        isolation = Isolation(record, None)
+        try:
+            isolation.workspace = self.workspace(record)
+            yield isolation
+        finally:
+            isolation.record = self.finish(record)
 
     def workspace(self, record: WorktreeRecord) -> Any:
         """``Workspace(record.path)``, after checking the folder is that worktree's top level.
