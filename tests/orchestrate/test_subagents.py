@@ -286,3 +286,28 @@ def test_agent_loop_takes_the_lower_of_the_file_and_caller_ceilings(project: Pat
     assert (loop.max_iterations, loop.token_limit) == (4, 2_000)
     with pytest.raises(SubAgentError, match="key 'model': names no model"):
         agent_loop(agent, "task", tools=[], llm=None)
+
+
+def test_a_delegate_tool_never_bound_to_a_parent_refuses_and_runs_no_child(
+    project: Path,
+) -> None:
+    child = ScriptedModel([])
+    tools = Workspace(project).tools()
+    delegation = Delegation(find_agents(project), tools=tools, llm=child)
+    parent_model = ScriptedModel(
+        [reply(tool_calls=[call("delegate", agent="reviewer", task="x")]), reply("ok")]
+    )
+    parent_loop(parent_model, [*tools, delegation.tool()]).run()
+    assert "Delegation.bind(parent)" in tool_returns(parent_model.requests[1])[0]
+    assert child.requests == [] and delegation.results == []
+
+
+def test_each_child_run_writes_its_own_trace(project: Path, tmp_path: Path) -> None:
+    child = ScriptedModel([reply("nothing to report")])
+    delegation = Delegation(
+        find_agents(project), tools=Workspace(project).tools(), llm=child, trace_dir=tmp_path / "t"
+    )
+    outcome = delegation.run("reviewer", "review")
+    assert outcome.trace_path is not None and outcome.trace_path.parent == tmp_path / "t"
+    events = [json.loads(line)["event"] for line in outcome.trace_path.read_text().splitlines()]
+    assert events[0] == "loop.start" and events[-1] == "loop.end"

@@ -296,7 +296,11 @@ class Delegation:
 
     def tool(self) -> Tool:
         """The ``delegate(agent, task)`` tool (async; parallel-safe: calls in one turn run
-        concurrently, each child in its own worktree when its file asks for one)."""
+        concurrently, each child in its own worktree when its file asks for one).
+
+        Call :meth:`bind` with the parent loop before it runs; until then a call is refused
+        (the model reads the error), so no child runs outside a parent's budget.
+        """
         from tether.tools.tool import Tool
 
         async def delegate(agent: str, task: str) -> dict[str, Any]:
@@ -306,6 +310,11 @@ class Delegation:
                 agent: the sub-agent's name.
                 task: everything it needs to know to do the task; it sees nothing else.
             """
+            if self._parent is None:
+                raise SubAgentError(
+                    "delegate was called before Delegation.bind(parent): bind the parent loop "
+                    "so that its budget covers the sub-agent"
+                )
             return (await self.arun(agent, task)).to_json()
 
         listing = "\n".join(
