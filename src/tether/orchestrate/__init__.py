@@ -15,7 +15,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tether.orchestrate.delegate import Delegation, DelegationResult, agent_loop
+    from tether.orchestrate.child import Allowance, agent_loop
+    from tether.orchestrate.delegate import Delegation, DelegationResult
     from tether.orchestrate.subagents import (
         AgentCatalog,
         SubAgent,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 _LAZY: dict[str, str] = {
     "AgentCatalog": "tether.orchestrate.subagents",
+    "Allowance": "tether.orchestrate.child",
     "Delegation": "tether.orchestrate.delegate",
     "DelegationResult": "tether.orchestrate.delegate",
     "Isolation": "tether.orchestrate.worktree",
@@ -37,13 +39,14 @@ _LAZY: dict[str, str] = {
     "Worktree": "tether.orchestrate.worktree",
     "WorktreeError": "tether.orchestrate.worktree",
     "WorktreeRecord": "tether.orchestrate.worktree",
-    "agent_loop": "tether.orchestrate.delegate",
+    "agent_loop": "tether.orchestrate.child",
     "find_agents": "tether.orchestrate.subagents",
     "load_agent": "tether.orchestrate.subagents",
 }
 
 __all__ = [
     "AgentCatalog",
+    "Allowance",
     "Delegation",
     "DelegationResult",
     "Isolation",

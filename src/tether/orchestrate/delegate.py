@@ -18,22 +18,17 @@ advertised and, if the model names it anyway, is an unknown tool the child's run
 Its system prompt (the file's body) is pinned into the child's system message, so each request
 carries it once.
 
-Budgets: the child's ceilings are its file's (else a ``share`` of the parent's), clamped to what
-the parent has left at dispatch minus what running siblings have reserved, so parallel children
-cannot together overshoot the parent; when a child ends, its tokens and USD are charged to the parent, whose ceilings see
-them at their next check. ``isolation: worktree`` runs the child in a git worktree of its own
-(:class:`~tether.orchestrate.worktree.Worktree`), its workspace tools confined to that tree.
-
-Two narrow adapters stand in for loop API another change adds (:func:`charge` and
-:func:`remaining` use ``Loop.charge()``/``Loop.remaining()`` when present, else the Loop's
-public counters) and :func:`_run_child` starts the child in a fresh context so that the
-parent's "a loop is running here" guard does not refuse it.
+Budgets: the child's ceilings are its file's (else a ``share`` of the parent's), clamped to
+what the parent has left at dispatch minus what running siblings have reserved, so parallel
+children cannot together overshoot the parent; when a child ends, its tokens and USD are
+charged to the parent, whose ceilings see them at their next check (through the adapters in
+:mod:`tether.orchestrate.child`). ``isolation: worktree`` runs the child in a git worktree of
+its own (:class:`~tether.orchestrate.worktree.Worktree`), its workspace tools confined to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import secrets
 import threading
@@ -43,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.orchestrate.child import agent_loop, charge, remaining, run_child
 from tether.orchestrate.subagents import (
     BUILTIN_TOOLS,
     AgentCatalog,
@@ -51,80 +47,13 @@ from tether.orchestrate.subagents import (
 )
 
 if TYPE_CHECKING:
-    from tether.loop import Loop, LoopResult
+    from tether.loop import Loop
     from tether.orchestrate.worktree import Worktree, WorktreeRecord
     from tether.tools.tool import Tool, ToolRegistry
 
-__all__ = ["Allowance", "Delegation", "DelegationResult", "agent_loop", "charge", "remaining"]
+__all__ = ["Delegation", "DelegationResult"]
 
 _TOOL_SLACK_S = 30.0
-
-
-@dataclass(frozen=True)
-class Allowance:
-    """What a run has left.
-
-    Attributes:
-        iterations: iterations left.
-        tokens: tokens (input + output) left.
-        cost_usd: USD left, ``None`` when the run has no USD ceiling.
-        wall_clock_s: seconds left.
-    """
-
-    iterations: int
-    tokens: int
-    cost_usd: float | None
-    wall_clock_s: float
-
-
-def remaining(loop: Loop, *, elapsed_s: float = 0.0) -> Allowance:
-    """What ``loop`` has left (adapter: ``loop.remaining()`` when the Loop has it).
-
-    Args:
-        elapsed_s: seconds the loop has run, used only by the fallback (which cannot read the
-            Loop's start time).
-    """
-    method = getattr(loop, "remaining", None)
-    if callable(method):
-        left = method()
-        return Allowance(
-            int(left.iterations), int(left.tokens), left.cost_usd, float(left.wall_clock_s)
-        )
-    cost = None
-    if loop.cost_limit_usd is not None:
-        cost = max(0.0, loop.cost_limit_usd - (loop.cost_usd or 0.0))
-    return Allowance(
-        iterations=max(0, loop.max_iterations - loop.iteration),
-        tokens=max(0, loop.token_limit - loop.usage.total_tokens),
-        cost_usd=cost,
-        wall_clock_s=max(0.0, loop.wall_clock_s - elapsed_s),
-    )
-
-
-def charge(
-    loop: Loop, *, input_tokens: int = 0, output_tokens: int = 0, cost_usd: float = 0.0
-) -> None:
-    """Add work done elsewhere (a child run) to ``loop``'s usage (adapter: ``loop.charge()``
-    when the Loop has it, else its public ``usage`` and ``cost_usd`` counters)."""
-    method = getattr(loop, "charge", None)
-    if callable(method):
-        method(input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd)
-        return
-    from tether.llm.types import Usage
-
-    loop.usage.add(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
-    if loop.cost_usd is not None:
-        loop.cost_usd += cost_usd
-
-
-async def _run_child(child: Loop) -> LoopResult:
-    """Run ``child`` to its end from inside a parent's tool.
-
-    The parent marks its context "a loop is running" so that a tool cannot re-enter a loop by
-    mistake; a sub-agent is a deliberate child, so it runs as a task with a fresh context.
-    """
-    task = asyncio.get_running_loop().create_task(child.arun(), context=contextvars.Context())
-    return await task
 
 
 @dataclass(frozen=True)
@@ -164,66 +93,6 @@ class DelegationResult:
         data["trace_path"] = str(self.trace_path) if self.trace_path else None
         data["tools"] = list(self.tools)
         return data
-
-
-def agent_loop(
-    agent: SubAgent,
-    task: str,
-    *,
-    tools: Iterable[Tool] | ToolRegistry,
-    llm: Any,
-    max_iterations: int | None = None,
-    token_limit: int | None = None,
-    cost_limit_usd: float | None = None,
-    wall_clock_s: float | None = None,
-    **loop_options: Any,
-) -> Loop:
-    """A Loop running ``agent`` on ``task`` (``tether agent run --agent NAME`` and children).
-
-    Args:
-        agent: the sub-agent.
-        task: its goal.
-        tools: what the caller offers; the agent gets the intersection with its allow-list.
-        llm: the model (a name, an LLM or a scripted model); ``None``: the file's ``model``.
-        max_iterations: the caller's ceiling; the lower of it and the file's holds.
-        token_limit: the caller's token ceiling; the lower of it and the file's holds.
-        cost_limit_usd: the caller's USD ceiling; the lower of it and the file's holds.
-        wall_clock_s: the caller's wall-clock ceiling in seconds; the lower one holds.
-        loop_options: other :class:`~tether.loop.Loop` keyword arguments (``trace_path``,
-            ``state_path``, ``on_event``, ``clock``, ``quiet`` ...).
-
-    Raises:
-        SubAgentError: the allow-list names an unknown tool (key ``tools``), or neither
-            ``llm`` nor the file names a model (key ``model``).
-    """
-    from tether.loop import Loop
-    from tether.tools.tool import ToolRegistry
-
-    offered = list(tools)
-    names = agent.allowed(t.name for t in offered)
-    registry = ToolRegistry([t for t in offered if t.name in names])
-    limits: dict[str, Any] = {
-        "max_iterations": _lowest(agent.max_iterations, max_iterations),
-        "token_limit": _lowest(agent.token_limit, token_limit),
-        "cost_limit_usd": _lowest(agent.cost_limit_usd, cost_limit_usd),
-        "wall_clock_s": _lowest(agent.wall_clock_s, wall_clock_s),
-    }
-    pinned = list(loop_options.pop("pinned", ()))
-    if agent.system_prompt:
-        pinned.insert(
-            0, f"You are the {agent.name!r} agent. Your instructions:\n{agent.system_prompt}"
-        )
-    model = llm if llm is not None else agent.model
-    if model is None:
-        raise SubAgentError("names no model and none was given", file=_file(agent), key="model")
-    return Loop(
-        task,
-        tools=registry,
-        llm=model,
-        pinned=pinned,
-        **{k: v for k, v in limits.items() if v is not None},
-        **loop_options,
-    )
 
 
 class Delegation:
@@ -376,7 +245,7 @@ class Delegation:
                 abort=self._parent.abort if self._parent is not None else None,
                 **limits,
             )
-            result = await _run_child(child)
+            result = await run_child(child)
         except BaseException:
             if record is not None and self.worktrees is not None:
                 await asyncio.to_thread(self.worktrees.finish, record)  # kept if it holds work
@@ -425,7 +294,7 @@ class Delegation:
             return self._parent.llm
         raise SubAgentError(
             "names no model and no default was given (Delegation(llm=...) or bind a parent)",
-            file=_file(agent),
+            file=agent.file,
             key="model",
         )
 
@@ -467,7 +336,7 @@ class Delegation:
             raise SubAgentError(
                 "isolation: worktree needs a worktree manager and a repository "
                 "(Delegation(worktrees=Worktree(home), repo=...))",
-                file=_file(agent),
+                file=agent.file,
                 key="isolation",
             )
         trees, repo = self.worktrees, self.repo
@@ -493,15 +362,6 @@ class Delegation:
 
 def _share(tokens: int, share: float) -> int:
     return max(1, int(tokens * share))
-
-
-def _lowest(*values: Any) -> Any:
-    given = [v for v in values if v is not None]
-    return min(given) if given else None
-
-
-def _file(agent: SubAgent) -> str | None:
-    return str(agent.path) if agent.path is not None else None
 
 
 def _name(agent: SubAgent) -> str:

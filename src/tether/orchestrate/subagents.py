@@ -148,6 +148,11 @@ class SubAgent:
     isolation: Literal["worktree"] | None = None
     path: Path | None = field(default=None, compare=False)
 
+    @property
+    def file(self) -> str | None:
+        """:attr:`path` as text (what errors name), ``None`` for agents built in code."""
+        return str(self.path) if self.path is not None else None
+
     def allowed(self, available: Iterable[str]) -> list[str]:
         """The tools this agent gets from a parent offering ``available``: the intersection
         with its allow-list, less ``disallowed_tools`` and ``delegate`` (no nesting).
@@ -164,7 +169,7 @@ class SubAgent:
                 raise SubAgentError(
                     f"unknown tool {unknown[0]!r} in the allow-list; known tools: "
                     + ", ".join(sorted(known)),
-                    file=str(self.path) if self.path else None,
+                    file=self.file,
                     key="tools",
                 )
         chosen = offered if self.tools is None else [t for t in offered if t in self.tools]
