@@ -311,3 +311,22 @@ def test_each_child_run_writes_its_own_trace(project: Path, tmp_path: Path) -> N
     assert outcome.trace_path is not None and outcome.trace_path.parent == tmp_path / "t"
     events = [json.loads(line)["event"] for line in outcome.trace_path.read_text().splitlines()]
     assert events[0] == "loop.start" and events[-1] == "loop.end"
+
+
+def test_a_tool_the_parent_does_not_offer_is_dropped_not_granted() -> None:
+    agent = SubAgent(
+        name="runner", description="d", system_prompt="", tools=("read_file", "run_command")
+    )
+    assert agent.allowed(["read_file", "write_file", "list_directory"]) == ["read_file"]
+    assert SubAgent(name="all", description="d", system_prompt="").allowed(
+        ["read_file", "delegate", "run_command"]
+    ) == ["read_file", "run_command"]
+
+
+def test_two_files_of_one_folder_with_one_name_report_the_second(tmp_path: Path) -> None:
+    write_agent(tmp_path, "reviewer", REVIEWER)
+    second = write_agent(tmp_path, "z-reviewer", REVIEWER)
+    catalog = find_agents(tmp_path)
+    assert list(catalog.agents) == ["reviewer"]
+    assert catalog.agents["reviewer"].path == tmp_path / "agents" / "reviewer.md"
+    assert [(e.file, e.key) for e in catalog.errors] == [(str(second), "name")]
