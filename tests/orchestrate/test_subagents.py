@@ -330,3 +330,30 @@ def test_two_files_of_one_folder_with_one_name_report_the_second(tmp_path: Path)
     assert list(catalog.agents) == ["reviewer"]
     assert catalog.agents["reviewer"].path == tmp_path / "agents" / "reviewer.md"
     assert [(e.file, e.key) for e in catalog.errors] == [(str(second), "name")]
+
+
+def test_a_cancelled_child_is_still_charged_for_what_it_spent(project: Path) -> None:
+    import asyncio
+
+    running: list[asyncio.Task[Any]] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def cancel_now(request: ScriptedRequest) -> Any:  # runs on a worker thread
+        loops[0].call_soon_threadsafe(running[0].cancel)  # e.g. the tool's timeout
+        return reply(tool_calls=[call("read_file", path="app.py", offset=1)], usage=(1, 1))
+
+    child = ScriptedModel(
+        [reply(tool_calls=[call("read_file", path="app.py")], usage=(300, 30)), cancel_now]
+    )
+    delegation = Delegation(find_agents(project), tools=Workspace(project).tools(), llm=child)
+    parent = parent_loop(ScriptedModel([]), Workspace(project).tools())
+    delegation.bind(parent)
+
+    async def main() -> None:
+        loops.append(asyncio.get_running_loop())
+        running.append(asyncio.create_task(delegation.arun("reviewer", "review")))
+        with pytest.raises(asyncio.CancelledError):
+            await running[0]
+
+    asyncio.run(main())
+    assert parent.usage.total_tokens >= 330 and delegation.results == []

@@ -224,6 +224,7 @@ class Delegation:
         llm = self._llm(chosen)
         limits = self._reserve(chosen)
         record: WorktreeRecord | None = None
+        child: Loop | None = None
         try:
             tools = self.tools
             if chosen.isolation == "worktree":
@@ -246,7 +247,15 @@ class Delegation:
                 **limits,
             )
             result = await run_child(child)
-        except BaseException:
+        except BaseException:  # cancelled (the tool's timeout) or could not start
+            if child is not None and self._parent is not None:
+                spent = child.usage  # no result: charge what its counters hold so far
+                charge(
+                    self._parent,
+                    input_tokens=spent.input_tokens,
+                    output_tokens=spent.output_tokens,
+                    cost_usd=child.cost_usd or 0.0,
+                )
             if record is not None and self.worktrees is not None:
                 await asyncio.to_thread(self.worktrees.finish, record)  # kept if it holds work
             raise
