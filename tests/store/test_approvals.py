@@ -36,8 +36,8 @@ def test_open_store_opens_the_homes_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_unknown_scheme_is_a_config_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'postgresql'"):
-        open_store(url="postgresql://db/tether")
+    with pytest.raises(ConfigError, match=r"'mysql'.*sqlite:// and postgresql://"):
+        open_store(url="mysql://u:pw@db/tether")
 
 
 def test_two_connections_deciding_at_once_only_one_wins(tmp_path: Path) -> None:
