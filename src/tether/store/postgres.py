@@ -232,12 +232,13 @@ class PostgresStore:
             max_size=self.max_connections,
             open=True,
             timeout=POOL_TIMEOUT_S,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+            # every operation is one statement, so autocommit: one round trip, no COMMIT
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "autocommit": True},
             name="tether-store",
         )
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, what: str) -> list[tuple[Any, ...]]:
-        """Run one statement in its own transaction; its rows (``[]`` when it returns none)."""
+        """Run one statement, its own transaction (autocommit); its rows (``[]`` when none)."""
         import psycopg
 
         self.open()
