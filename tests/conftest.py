@@ -77,3 +77,12 @@ def pg_url() -> Iterator[str]:
     yield f"{base}{sep}options=" + quote(f"-csearch_path={schema}", safe="")
     with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.fleet)])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL on each backend in turn: a new SQLite file, then a fresh PostgreSQL schema
+    (skipped without a server; see :func:`pg_url`). ``open_store(url=...)`` opens either."""
+    if request.param == "sqlite":
+        return "sqlite://" + str(tmp_path / "store" / "tether.db")
+    return str(request.getfixturevalue("pg_url"))
