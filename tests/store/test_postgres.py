@@ -239,8 +239,9 @@ def test_the_store_is_chosen_by_config_then_environment(
     chosen.record_outcome("shared", "success")
     chosen.close()
 
-    (home / "config.yaml").write_text("engine:\n  max_retries: 2\n")
-    assert isinstance(open_store(home), SQLiteStore)
+    for other in ("engine:\n  max_retries: 2\n", "store: ''\n", "store: [broken\n"):
+        (home / "config.yaml").write_text(other)
+        assert isinstance(open_store(home), SQLiteStore), other
     monkeypatch.setenv("TETHER_STORE_URL", pg_url)
     via_env = open_store_or_local(home, warn=pytest.fail)
     assert [s.rule for s in via_env.rule_stats()] == ["shared"]

@@ -159,8 +159,8 @@ def configured_store_url(home: str | os.PathLike[str] | None = None) -> tuple[st
         return None
     from tether.config import read_config
 
-    url = read_config(config_file.parent).config.store
-    return None if url is None else (url, f"{config_file}: field 'store'")
+    url = (read_config(config_file.parent).config.store or "").strip()
+    return (url, f"{config_file}: field 'store'") if url else None
 
 
 def open_store(home: str | os.PathLike[str] | None = None, *, url: str | None = None) -> Store:
