@@ -18,6 +18,7 @@ Example::
         max_retries: 2
         plugin: .tether/ci_plugin.py
         hint: "runs in a fresh container"
+    store: postgresql://tether@db.internal/tether  # a shared store (tether[fleet]); default tether.db
 
 This is the seed's layout (``engine:`` and ``profiles:``), so its config files
 load unchanged; its LLM settings drive exploration.
@@ -124,6 +125,9 @@ class Config(BaseModel):
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
     profiles: dict[str, Profile] = Field(default_factory=dict)
+    store: str | None = None
+    """The store's URL (``postgresql://user:pass@host/db`` for a shared one); default: the
+    home's ``tether.db``. ``$TETHER_STORE_URL`` overrides it (see ``tether.store``)."""
 
     def profile(self, name: str, *, file: str = CONFIG_FILE) -> Profile:
         """The profile ``name``.

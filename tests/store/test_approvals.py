@@ -36,12 +36,12 @@ def test_open_store_opens_the_homes_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_unknown_scheme_is_a_config_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'postgresql'"):
-        open_store(url="postgresql://db/tether")
+    with pytest.raises(ConfigError, match=r"'mysql'.*sqlite:// and postgresql://"):
+        open_store(url="mysql://u:pw@db/tether")
 
 
-def test_two_connections_deciding_at_once_only_one_wins(tmp_path: Path) -> None:
-    first, second = open_store(tmp_path), open_store(tmp_path)
+def test_two_connections_deciding_at_once_only_one_wins(any_store_url: str) -> None:
+    first, second = open_store(url=any_store_url), open_store(url=any_store_url)
     tokens = [f"apv_{i}" for i in range(20)]
     for t in tokens:
         _pending(first, t)
@@ -70,18 +70,18 @@ def test_two_connections_deciding_at_once_only_one_wins(tmp_path: Path) -> None:
     second.close()
 
 
-def test_decide_is_single_use_and_expires(tmp_path: Path) -> None:
-    store = open_store(tmp_path)
+def test_decide_is_single_use_and_expires(any_store_url: str) -> None:
+    url = any_store_url
+    store = open_store(url=url)
     _pending(store, "apv_a")
     _pending(store, "apv_old", expires_s=10.0)
     store.close()
-    url = store_url(tmp_path)
     assert decide(url, "apv_a", True, clock=lambda: 5.0)["status"] == "approved"
     with pytest.raises(ApprovalError, match="already approved"):
         decide(url, "apv_a", False, clock=lambda: 6.0)
     with pytest.raises(ApprovalError, match="expired"):
         decide(url, "apv_old", True, clock=lambda: 11.0)
-    reopened = open_store(tmp_path)
+    reopened = open_store(url=url)
     row = reopened.get_approval("apv_old")
     assert row is not None and row["status"] == "expired"
     reopened.close()

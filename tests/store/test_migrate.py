@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tether.errors import StoreError
 from tether.store import migrations
 from tether.store.migrations import MIGRATIONS, migrate
 from tether.store.sqlite import SQLiteStore
@@ -32,6 +33,7 @@ REGULATOR_STATE = [
     ("user_id", "TEXT", 0, None, 1),
     ("state_json", "TEXT", 1, None, 0),
     ("updated_utc", "TEXT", 1, None, 0),
+    ("version", "INTEGER", 1, "1", 0),
 ]
 APPROVALS = [
     ("token", "TEXT", 0, None, 1),
@@ -43,7 +45,13 @@ APPROVALS = [
     ("decided_unix_s", "REAL", 0, None, 0),
     ("note", "TEXT", 1, "''", 0),
 ]
-NAMES = ["m001_rule_stats", "m002_rule_cache", "m003_regulator_state", "m004_approvals"]
+NAMES = [
+    "m001_rule_stats",
+    "m002_rule_cache",
+    "m003_regulator_state",
+    "m004_approvals",
+    "m008_regulator_version",
+]
 
 
 def columns(db: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:
@@ -183,3 +191,27 @@ def test_the_store_migrates_a_new_file_in_wal_mode_and_only_once(tmp_path: Path)
     assert [n for n, _ in applied(db)] == NAMES
     assert columns(db, "rule_stats") == RULE_STATS
     db.close()
+
+
+def test_a_schema_from_a_newer_tether_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "tether.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db)
+    db.execute("INSERT INTO _tether_migrations VALUES ('m999_from_the_future', '2030-01-01')")
+    db.close()
+
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError, match=r"newer tether.*m999_from_the_future"):
+        store.rule_stats()
+    assert str(path) in str(excinfo_message(store))
+    db = sqlite3.connect(path)
+    assert [n for n, _ in applied(db)] == [*NAMES, "m999_from_the_future"]
+    db.close()
+
+
+def excinfo_message(store: SQLiteStore) -> str:
+    try:
+        store.open()
+    except StoreError as exc:
+        return str(exc)
+    raise AssertionError("expected a refusal")

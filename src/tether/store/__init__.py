@@ -1,19 +1,29 @@
-"""Where tether keeps records: one small interface, an embedded SQLite implementation.
+"""Where tether keeps records: one small interface, on SQLite or PostgreSQL.
 
-:class:`Store` is the whole contract the rest of tether uses, so a shared
-backend (PostgreSQL with the same schema, for a fleet of runners) is a new
-implementation of this Protocol, not a rewrite.
+:class:`Store` is the whole contract the rest of tether uses. The default is the
+embedded SQLite file ``<home>/tether.db`` (:mod:`tether.store.sqlite`); a fleet of
+runners shares one PostgreSQL database (:mod:`tether.store.postgres`, extra
+``tether[fleet]``), selected by ``store: postgresql://...`` in ``config.yaml`` or
+``$TETHER_STORE_URL``. Both run the same migrations (:mod:`tether.store.migrations`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["RuleStats", "Store", "open_store", "store_url"]
+__all__ = [
+    "STORE_URL_ENV",
+    "RuleStats",
+    "Store",
+    "configured_store_url",
+    "open_store",
+    "open_store_or_local",
+    "store_url",
+]
 
 
 @dataclass(frozen=True)
@@ -53,12 +63,23 @@ class Store(Protocol):
         ``keep`` (deleted or renamed rule files); returns how many rows went."""
         ...
 
-    def save_regulator_state(self, user_id: str, state_json: str) -> None:
-        """Keep ``user_id``'s learned regulator state (a JSON document), replacing the last one."""
+    def save_regulator_state(
+        self, user_id: str, state_json: str, *, expected_version: int | None = None
+    ) -> bool:
+        """Keep ``user_id``'s learned regulator state (a JSON document), replacing the last one.
+
+        Optimistic versions: ``expected_version=None`` replaces whatever is saved; an int
+        (from :meth:`load_regulator_state_versioned`; ``0`` when nothing was saved) replaces
+        it only if no other writer saved since. Each save adds 1 to the version. Returns
+        False, changing nothing, when another writer got there first."""
         ...
 
     def load_regulator_state(self, user_id: str) -> str | None:
         """The learned regulator state saved for ``user_id``, or ``None``."""
+        ...
+
+    def load_regulator_state_versioned(self, user_id: str) -> tuple[str, int] | None:
+        """The saved regulator state of ``user_id`` and its version (1 and up), or ``None``."""
         ...
 
     def add_approval(
@@ -105,35 +126,116 @@ class Store(Protocol):
         ...
 
 
+STORE_URL_ENV = "TETHER_STORE_URL"
+"""The environment variable that selects the store (over ``config.yaml``'s ``store:``)."""
+
+
 def store_url(home: str | os.PathLike[str] | None = None) -> str:
-    """The URL of the store for ``home`` (resolved as :func:`tether.home.resolve_home` does):
-    ``sqlite:///<absolute home>/tether.db``. Backend-neutral: :func:`open_store` reads it."""
+    """The URL of the home's own SQLite store (``home`` resolved as
+    :func:`tether.home.resolve_home` does): ``sqlite:///<absolute home>/tether.db``.
+    Backend-neutral: :func:`open_store` reads it. A configured shared store is
+    :func:`configured_store_url`."""
     from tether.home import resolve_home
 
     return "sqlite://" + str((resolve_home(home) / "tether.db").absolute())
+
+
+def configured_store_url(home: str | os.PathLike[str] | None = None) -> tuple[str, str] | None:
+    """The store chosen for ``home`` and where it was chosen, or ``None`` for the home's file.
+
+    ``$TETHER_STORE_URL`` wins over ``<home>/config.yaml``'s ``store:`` key (a broken
+    config file counts as none: :func:`tether.config.read_config` reports it elsewhere).
+
+    Returns:
+        ``(url, source)``; ``source`` is ``"TETHER_STORE_URL"`` or the config file's path.
+    """
+    from_env = os.environ.get(STORE_URL_ENV, "").strip()
+    if from_env:
+        return from_env, STORE_URL_ENV
+    from tether.home import resolve_home
+
+    config_file = resolve_home(home) / "config.yaml"
+    if not config_file.is_file():
+        return None
+    from tether.config import read_config
+
+    url = (read_config(config_file.parent).config.store or "").strip()
+    return (url, f"{config_file}: field 'store'") if url else None
 
 
 def open_store(home: str | os.PathLike[str] | None = None, *, url: str | None = None) -> Store:
     """Open the store: the one place that chooses and constructs a backend.
 
     Args:
-        home: the tether home (``<home>/tether.db``); ``None`` resolves it as
-            :func:`tether.home.resolve_home` does. Ignored when ``url`` is given.
-        url: ``sqlite:///abs/path.db``; a plain file path (what older pending approvals
-            recorded) also opens as SQLite. ``postgresql://`` is reserved for a future backend.
+        home: the tether home; ``None`` resolves it as :func:`tether.home.resolve_home`
+            does. Without ``url`` the store is the one configured for it
+            (:func:`configured_store_url`), else ``<home>/tether.db``. A PostgreSQL store
+            opened for a home keeps its rule cache in that home's file.
+        url: ``sqlite:///abs/path.db`` or ``postgresql://user:pass@host:port/db``
+            (``postgres://`` too; needs ``tether[fleet]``); a plain file path (what older
+            pending approvals recorded) also opens as SQLite. A PostgreSQL store opened by
+            URL alone has no rule cache (rules are parsed each time).
+
+    Nothing is connected yet: call ``open()`` to find out now whether the store is
+    reachable (or use :func:`open_store_or_local`).
 
     Raises:
-        ConfigError: ``url`` has a scheme no backend speaks (the message names it).
+        ConfigError: the URL has a scheme no backend speaks (the message names it and
+            where it came from).
     """
     from tether.store.sqlite import SQLiteStore
 
+    source = "store url"
+    local: SQLiteStore | None = None
     if url is None:
-        return SQLiteStore(Path(store_url(home).removeprefix("sqlite://")))
+        own = SQLiteStore(Path(store_url(home).removeprefix("sqlite://")))
+        chosen = configured_store_url(home)
+        if chosen is None:
+            return own
+        url, source = chosen
+        local = own
     scheme, sep, rest = url.partition("://")
     if not sep:
         return SQLiteStore(Path(url))
     if scheme == "sqlite":
         return SQLiteStore(Path(rest))
+    from tether.store.postgres import PostgresStore, mask_url
+
+    if scheme in ("postgresql", "postgres"):
+        return PostgresStore(url, rule_cache=local)
     from tether.errors import ConfigError
 
-    raise ConfigError(f"store url {url!r}: unknown scheme {scheme!r} (tether speaks sqlite://)")
+    raise ConfigError(
+        f"{source} {mask_url(url)!r}: unknown scheme {scheme!r} "
+        "(tether speaks sqlite:// and postgresql://)"
+    )
+
+
+def open_store_or_local(
+    home: str | os.PathLike[str] | None, *, warn: Callable[[str], None]
+) -> Store:
+    """The store configured for ``home``, connected now; the home's own file when it cannot be.
+
+    What ``tether run`` uses: a shared store that is unreachable at start (or a
+    configured URL no backend speaks) must not fail the job, so the run records in
+    ``<home>/tether.db`` instead and ``warn`` is called once with the reason (the
+    URL's password masked). The home's SQLite store itself is returned unopened,
+    as before (it opens on first use).
+
+    Args:
+        home: the tether home (``None``: resolved as :func:`tether.home.resolve_home` does).
+        warn: called with one message when falling back.
+    """
+    from tether.errors import ConfigError, StoreError
+    from tether.store.sqlite import SQLiteStore
+
+    own_path = Path(store_url(home).removeprefix("sqlite://"))
+    try:
+        store = open_store(home)
+        if isinstance(store, SQLiteStore):
+            return store
+        store.open()
+    except (ConfigError, StoreError) as exc:
+        warn(f"{exc}; recording in {own_path} instead")
+        return SQLiteStore(own_path)
+    return store

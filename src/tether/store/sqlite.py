@@ -73,7 +73,11 @@ class SQLiteStore:
                 )
                 _enable_wal(db)
                 db.execute("PRAGMA synchronous=NORMAL")
-                migrate(db)
+                try:
+                    migrate(db, where=str(self.path))
+                except StoreError:  # a schema from a newer tether: refused, file untouched
+                    db.close()
+                    raise
             except (OSError, sqlite3.Error) as exc:
                 raise StoreError(
                     f"{self.path}: cannot open the store ({exc}); check that the home directory "
@@ -191,14 +195,56 @@ class SQLiteStore:
             self._write("DELETE FROM rule_cache WHERE path = ?", gone)
         return len(gone)
 
-    def save_regulator_state(self, user_id: str, state_json: str) -> None:
-        """Keep ``user_id``'s learned regulator state (see ``tether.regulator``), replacing the last."""
-        self._write(
-            "INSERT INTO regulator_state (user_id, state_json, updated_utc) VALUES (?, ?, ?) "
-            "ON CONFLICT (user_id) DO UPDATE SET "
-            "state_json = excluded.state_json, updated_utc = excluded.updated_utc",
-            [(user_id, state_json, datetime.now(UTC).isoformat())],
-        )
+    def save_regulator_state(
+        self, user_id: str, state_json: str, *, expected_version: int | None = None
+    ) -> bool:
+        """Keep ``user_id``'s learned regulator state (see ``tether.regulator``).
+
+        ``expected_version=None`` replaces whatever is saved; an int replaces it only if the
+        saved version is still that one (``0``: nothing saved yet). Each save adds 1 to the
+        version. Returns False when another writer saved first (nothing is changed).
+        """
+        now = datetime.now(UTC).isoformat()
+        if expected_version is None:
+            sql = (
+                "INSERT INTO regulator_state (user_id, state_json, updated_utc, version) "
+                "VALUES (?, ?, ?, 1) ON CONFLICT (user_id) DO UPDATE SET "
+                "state_json = excluded.state_json, updated_utc = excluded.updated_utc, "
+                "version = regulator_state.version + 1"
+            )
+            params: tuple[Any, ...] = (user_id, state_json, now)
+        elif expected_version == 0:
+            sql = (
+                "INSERT INTO regulator_state (user_id, state_json, updated_utc, version) "
+                "VALUES (?, ?, ?, 1) ON CONFLICT (user_id) DO NOTHING"
+            )
+            params = (user_id, state_json, now)
+        else:
+            sql = (
+                "UPDATE regulator_state SET state_json = ?, updated_utc = ?, "
+                "version = version + 1 WHERE user_id = ? AND version = ?"
+            )
+            params = (state_json, now, user_id, expected_version)
+        with self._lock:
+            db = self._connect()
+            try:
+                cursor = db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: write failed ({exc})") from None
+        return cursor.rowcount == 1
+
+    def load_regulator_state_versioned(self, user_id: str) -> tuple[str, int] | None:
+        """The saved regulator state of ``user_id`` and its version, or ``None``."""
+        with self._lock:
+            row = (
+                self._connect()
+                .execute(
+                    "SELECT state_json, version FROM regulator_state WHERE user_id = ?",
+                    (user_id,),
+                )
+                .fetchone()
+            )
+        return None if row is None else (str(row[0]), int(row[1]))
 
     def load_regulator_state(self, user_id: str) -> str | None:
         """The learned regulator state saved for ``user_id``, or ``None``."""
