@@ -662,9 +662,9 @@ class Tether:
     def store(self) -> Store:
         """The home's store (SQLite at ``<home>/tether.db``; opened on first use)."""
         if self._store is None:
-            from tether.store import open_store
+            from tether.store import open_store_or_local
 
-            self._store = open_store(self.home)
+            self._store = open_store_or_local(self.home, warn=self._warn)
         return self._store
 
     def stats(self) -> list[RuleStats]:
