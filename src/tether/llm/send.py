@@ -57,23 +57,16 @@ async def send(
     """
     from pydantic_ai import direct
 
+    options: dict[str, Any] = {
+        "model_settings": cast("ModelSettings", settings),
+        "model_request_parameters": params,
+        "instrument": False,
+    }
     if on_delta is None:
-        return await direct.model_request(
-            model,
-            wire,
-            model_settings=cast("ModelSettings", settings),
-            model_request_parameters=params,
-            instrument=False,
-        )
+        return await direct.model_request(model, wire, **options)
     from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
 
-    async with direct.model_request_stream(
-        model,
-        wire,
-        model_settings=cast("ModelSettings", settings),
-        model_request_parameters=params,
-        instrument=False,
-    ) as stream:
+    async with direct.model_request_stream(model, wire, **options) as stream:
         async for event in stream:
             if (
                 isinstance(event, PartStartEvent)
