@@ -14,7 +14,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "tether"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_types", "_lazy", "errors", "home", "_text", "__version__"),
+    ("_types", "_lazy", "errors", "home", "_text", "_bridge", "__version__"),
     ("config",),
     ("store",),
     ("llm",),

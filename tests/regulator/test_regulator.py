@@ -100,7 +100,7 @@ def test_per_turn_cost_stays_flat_as_topics_grow() -> None:
     run(0, 500)  # warm
     early = run(500, 2000)
     late = run(50_000, 2000)
-    assert len(r.patterns()) == 0 and len(r._corrections.clusters) == 64
+    assert len(r.patterns()) == 0 and len(r._state.corrections.clusters) == 64
     assert late < early * 3
 
 

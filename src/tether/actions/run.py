@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether._bridge import call_in_thread
 from tether._types import Captures, Context
 from tether.actions.fix import FixContext
 from tether.actions.registry import FIX_PARAM, ActionRegistry, ActionSpec
@@ -152,35 +152,20 @@ def _call(spec: ActionSpec, params: dict[str, Any], timeout_s: float) -> Any:
     timeout, then re-raises, so a fix stops after the current step; a second Ctrl-C stops
     the wait at once.
     """
-    box: dict[str, Any] = {}
-    done = threading.Event()  # not Thread.join: an interrupted join marks the thread stopped
 
-    def target() -> None:
-        try:
-            if spec.is_async:
-                box["result"] = asyncio.run(spec.fn(**params))
-            else:
-                box["result"] = spec.fn(**params)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            done.set()
+    def target() -> Any:
+        if spec.is_async:
+            return asyncio.run(spec.fn(**params))
+        return spec.fn(**params)
 
-    worker = threading.Thread(target=target, name=f"tether-action-{spec.name}", daemon=True)
-    worker.start()
-    deadline = time.monotonic() + timeout_s
-    try:
-        done.wait(timeout_s)
-    except KeyboardInterrupt:
-        done.wait(max(0.0, deadline - time.monotonic()))
-        raise
-    if not done.is_set():
+    outcome = call_in_thread(
+        target, name=f"tether-action-{spec.name}", timeout_s=timeout_s, finish_on_interrupt=True
+    )
+    if outcome is None:
         raise TimeoutError(
             f"timed out after {timeout_s:g}s (the action was abandoned and may still be running)"
         )
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
+    return outcome.unwrap()
 
 
 def knows_directory(rule: Rule, registry: ActionRegistry) -> bool:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether._bridge import off_running_loop
 from tether.errors import ToolError
 from tether.explore.isolate import ActionSignature
 from tether.explore.prompt import GOAL, render_facts
@@ -313,24 +314,11 @@ class Explorer:
             clock=self.clock,
         )
         loop_box.append(loop)
-        result = _run_blocking(loop)
+        # on a worker thread when this thread runs an event loop (a sync marked function
+        # called from async code): one event loop cannot run inside another
+        result: LoopResult = off_running_loop(loop.run, name="tether-explore", copy_context=False)
         calls = sum(len(r.tool_calls) for r in loop.reports)
         return _ending(result, signals, llm.model, calls, str(trace) if trace else None)
-
-
-def _run_blocking(loop: Any) -> LoopResult:
-    """``loop.run()``, on a worker thread when this thread already runs an event loop (a sync
-    marked function called from async code), since a loop cannot be run inside another."""
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return loop.run()  # type: ignore[no-any-return]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-explore") as pool:
-        return pool.submit(loop.run).result()  # type: ignore[no-any-return]
 
 
 def _ending(

@@ -17,7 +17,10 @@
 
 The design follows the retry layering of resilient HTTP clients: one owner of
 retries, idempotent-safe classification by error category (pydantic-ai's
-``ModelAPIError`` subclasses), and a breaker per upstream.
+``ModelAPIError`` subclasses), and a breaker per upstream. The classification and the
+waits are :mod:`tether.llm.retry` (:class:`RetryPolicy` is re-exported here), one request is
+:mod:`tether.llm.send`, and the sync API runs on a private event loop
+(:class:`tether._bridge.LoopThread`).
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import os
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
+from tether._bridge import LoopThread
 from tether.errors import (
     MissingKey,
     ProviderError,
@@ -40,55 +44,17 @@ from tether.errors import (
     ProviderUnavailable,
     ToolsUnsupported,
 )
+from tether.llm.retry import RetryPolicy, classify, describe, safe_cause
+from tether.llm.send import Deltas, send
 from tether.llm.types import LLMResponse, Message, ToolDefinition, Usage
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
-    from pydantic_ai.settings import ModelSettings
 
     from tether.llm.pricing import PriceTable
     from tether.llm.providers import ModelSpec
 
 __all__ = ["LLM", "RetryPolicy"]
-
-T = TypeVar("T")
-
-_REJECTED_KINDS = {
-    "ModelAuthenticationError": "auth",
-    "ModelNotFoundError": "not_found",
-    "ModelContextWindowExceededError": "context_window",
-    "ModelQuotaExceededError": "quota",
-}
-_TOOLS_HINTS = ("tool", "function call", "function_call", "--jinja", "auto-tool-choice")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient failures of one model are retried within one call.
-
-    Attributes:
-        attempts: requests per model per call, the first included.
-        backoff_s: the first wait; doubled after each failure.
-        max_backoff_s: the longest single wait.
-        max_wait_s: the most seconds spent waiting per model per call; a ``Retry-After``
-            that would exceed it ends the retries (and falls back when possible).
-        jitter: each wait is scaled by a random factor in ``[1 - jitter, 1 + jitter]`` (and still
-            capped at ``max_backoff_s``).
-    """
-
-    attempts: int = 4
-    backoff_s: float = 1.0
-    max_backoff_s: float = 30.0
-    max_wait_s: float = 90.0
-    jitter: float = 0.25
-
-    def wait_s(self, failures: int, retry_after: float | None, rng: Callable[[], float]) -> float:
-        """Seconds to wait after the ``failures``-th failure (1-based)."""
-        base = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
-        wait = min(self.max_backoff_s, base * (1 + self.jitter * (2 * rng() - 1)))
-        if retry_after is not None:
-            wait = max(wait, retry_after)  # never earlier than the provider asked
-        return float(max(wait, 0.0))
 
 
 @dataclass
@@ -105,62 +71,6 @@ class _Slot:
     """Built models by the event loop they run on (SDK connection pools belong to one loop)."""
 
 
-class _Failure(Exception):
-    """One attempt's failure, classified."""
-
-    def __init__(
-        self, kind: str, error: BaseException, retry_after: float | None, status: int | None
-    ) -> None:
-        super().__init__(str(error))
-        self.kind = kind  # "transient" | "rejected" | "tools"
-        self.error = error
-        self.retry_after = retry_after
-        self.status = status
-        self.rejected_kind = _REJECTED_KINDS.get(type(error).__name__, "bad_request")
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    """A connection-level failure that the provider library did not wrap (google-genai lets
-    httpx's ``ConnectError``/``ReadTimeout`` through), detected without importing httpx."""
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    return any(
-        c.__name__ == "TransportError"
-        and c.__module__.split(".")[0].startswith(("httpx", "httpcore"))
-        for c in type(exc).__mro__
-    )
-
-
-def _classify(exc: BaseException, slot: _Slot, with_tools: bool) -> _Failure | None:
-    """The failure's kind, or ``None`` for an error that is no provider's (a bug, a test's
-    assertion, pydantic-ai's ``ALLOW_MODEL_REQUESTS`` guard): those propagate unchanged."""
-    from pydantic_ai import exceptions as ex
-
-    status = getattr(exc, "status_code", None)
-    retry_after = getattr(exc, "retry_after", None)
-    transient = (
-        ex.ModelRateLimitError,
-        ex.ModelUnavailableError,
-        ex.ModelServerError,
-        ex.ModelConnectionError,
-        ex.ModelRequestTimeout,
-    )
-    if isinstance(exc, transient) or _is_transport_error(exc):
-        return _Failure("transient", exc, retry_after, status)
-    final = (ex.ModelRequestRejectedError, ex.ModelQuotaExceededError)
-    retryable_status = status is not None and (status in (408, 409, 429) or status >= 500)
-    if isinstance(exc, ex.ModelAPIError) and not isinstance(exc, final) and retryable_status:
-        return _Failure("transient", exc, retry_after, status)
-    local = slot.spec is not None and slot.spec.provider in ("openai-compatible", "ollama")
-    if local and with_tools and not slot.tools_checked:
-        text = f"{exc} {getattr(exc, 'body', '')}".lower()
-        if isinstance(exc, ex.ModelAPIError) and any(h in text for h in _TOOLS_HINTS):
-            return _Failure("tools", exc, None, status)
-    if isinstance(exc, (ex.ModelAPIError, ex.UnexpectedModelBehavior)):
-        return _Failure("rejected", exc, None, status)
-    return None
-
-
 def _require_provider_layer(slot: _Slot) -> None:
     """Raise ProviderMissing (not a bare ImportError) when pydantic-ai is not installed."""
     try:
@@ -175,32 +85,6 @@ def _require_provider_layer(slot: _Slot) -> None:
             model=where[-1],
             extra="llm",
         ) from None
-
-
-class _Deltas:
-    """The caller's ``on_delta``, counting what was delivered (a broken stream that already
-    delivered text is not retried: the caller would see the text twice)."""
-
-    def __init__(self, callback: Callable[[str], None]) -> None:
-        self.callback = callback
-        self.delivered = 0
-
-    def __call__(self, text: str) -> None:
-        self.delivered += 1
-        self.callback(text)
-
-
-class _LoopThread:
-    """A private event loop on a daemon thread, for the sync API (keeps SDK connection pools
-    bound to one loop across calls)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="tether-llm", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
 
 class LLM:
@@ -271,7 +155,7 @@ class LLM:
         """USD over every priced call (see :attr:`unpriced_calls`)."""
         self.unpriced_calls = 0
         """Calls whose model has no price in the table."""
-        self._thread: _LoopThread | None = None
+        self._thread: LoopThread | None = None
         self._lock = threading.Lock()
 
     @staticmethod
@@ -369,7 +253,7 @@ class LLM:
         """
         with self._lock:
             if self._thread is None:
-                self._thread = _LoopThread()
+                self._thread = LoopThread("tether-llm")
         return self._thread.run(
             self.acomplete(
                 messages, tools, max_tokens=max_tokens, temperature=temperature, on_delta=on_delta
@@ -396,7 +280,7 @@ class LLM:
             settings["temperature"] = temperature
         spent = Usage()
         last: ProviderError | None = None
-        stream = _Deltas(on_delta) if on_delta is not None else None
+        stream = Deltas(on_delta) if on_delta is not None else None
         for index, slot in enumerate(self.slots):
             if stream is not None and stream.delivered:
                 break  # text already reached the caller: another model would repeat it
@@ -470,22 +354,23 @@ class LLM:
         params: Any,
         settings: dict[str, Any],
         with_tools: bool,
-        stream: _Deltas | None,
+        stream: Deltas | None,
         spent: Usage,
     ) -> LLMResponse:
         from tether.llm.convert import to_response
 
         model = self._model(slot, index)
+        local = slot.spec is not None and slot.spec.provider in ("openai-compatible", "ollama")
         waited = 0.0
         failures = 0
         while True:
             spent.requests += 1
             try:
-                raw = await self._request(model, wire, params, settings, stream)
+                raw = await send(model, wire, params, settings, stream)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failure = _classify(exc, slot, with_tools)
+                failure = classify(exc, probe_tools=local and with_tools and not slot.tools_checked)
                 if failure is None:
                     raise
             else:
@@ -499,34 +384,34 @@ class LLM:
             secrets = self._secrets(index)
             if failure.kind == "tools":
                 raise ToolsUnsupported(
-                    f"the server refused a request with tools ({_describe(failure, secrets)}); this "
+                    f"the server refused a request with tools ({describe(failure, secrets)}); this "
                     "model cannot call tools — pick one that can (e.g. llama.cpp's server needs "
                     "--jinja, vLLM needs --enable-auto-tool-choice), or run without tools",
                     **self._where(slot),
                 ) from None
             if failure.kind == "rejected":
                 raise ProviderRejected(
-                    f"request rejected ({_describe(failure, secrets)}); not retried",
+                    f"request rejected ({describe(failure, secrets)}); not retried",
                     **self._where(slot),
                     status=failure.status,
                     kind=failure.rejected_kind,
-                ) from _cause(failure.error, secrets)
+                ) from safe_cause(failure.error, secrets)
             failures += 1
             if stream is not None and stream.delivered:
                 raise ProviderUnavailable(
                     f"the stream broke after {stream.delivered} text deltas had been delivered "
-                    f"({_describe(failure, secrets)}); not retried, so no text is repeated",
+                    f"({describe(failure, secrets)}); not retried, so no text is repeated",
                     **self._where(slot),
                     attempts=failures,
-                ) from _cause(failure.error, secrets)
+                ) from safe_cause(failure.error, secrets)
             wait = self.retry.wait_s(failures, failure.retry_after, self.rng)
             if failures >= self.retry.attempts or waited + wait > self.retry.max_wait_s:
                 self._trip(slot)
                 raise ProviderUnavailable(
-                    f"gave up after {failures} attempts ({_describe(failure, secrets)})",
+                    f"gave up after {failures} attempts ({describe(failure, secrets)})",
                     **self._where(slot),
                     attempts=failures,
-                ) from _cause(failure.error, secrets)
+                ) from safe_cause(failure.error, secrets)
             waited += wait
             await self.sleep(wait)
 
@@ -542,48 +427,6 @@ class LLM:
         if slot.failures >= self.failure_threshold:
             slot.open_until = self.clock() + self.cooldown_s
 
-    @staticmethod
-    async def _request(
-        model: Model,
-        wire: list[Any],
-        params: Any,
-        settings: dict[str, Any],
-        on_delta: Callable[[str], None] | None,
-    ) -> Any:
-        from pydantic_ai import direct
-
-        if on_delta is None:
-            return await direct.model_request(
-                model,
-                wire,
-                model_settings=cast("ModelSettings", settings),
-                model_request_parameters=params,
-                instrument=False,
-            )
-        from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
-
-        async with direct.model_request_stream(
-            model,
-            wire,
-            model_settings=cast("ModelSettings", settings),
-            model_request_parameters=params,
-            instrument=False,
-        ) as stream:
-            async for event in stream:
-                if (
-                    isinstance(event, PartStartEvent)
-                    and isinstance(event.part, TextPart)
-                    and event.part.content
-                ):
-                    on_delta(event.part.content)
-                elif (
-                    isinstance(event, PartDeltaEvent)
-                    and isinstance(event.delta, TextPartDelta)
-                    and event.delta.content_delta
-                ):
-                    on_delta(event.delta.content_delta)
-            return stream.get()
-
     def _account(self, response: LLMResponse) -> None:
         self.usage.add(response.usage)
         if response.cost_usd is None:
@@ -597,9 +440,8 @@ class LLM:
             thread, self._thread = self._thread, None
         if thread is not None:
             with contextlib.suppress(Exception):  # best effort: the loop stops anyway
-                asyncio.run_coroutine_threadsafe(self._close_models(), thread.loop).result(5)
-            thread.loop.call_soon_threadsafe(thread.loop.stop)
-            thread.thread.join(5)
+                thread.run(self._close_models(), timeout_s=5)
+            thread.stop(5)
 
     async def aclose(self) -> None:
         """Close the connections opened by :meth:`acomplete` on the running event loop."""
@@ -617,29 +459,3 @@ class LLM:
     def __repr__(self) -> str:
         names = " -> ".join(s.name for s in self.slots)
         return f"LLM({names})"
-
-
-def _describe(failure: _Failure, secrets: list[str]) -> str:
-    status = f"HTTP {failure.status}: " if failure.status else ""
-    text = str(failure.error) or type(failure.error).__name__
-    return f"{status}{type(failure.error).__name__}: {_redact(text, secrets)[:300]}"
-
-
-def _redact(text: str, secrets: list[str]) -> str:
-    from tether.store.redact import redact
-
-    return str(redact(text, secrets))
-
-
-def _cause(error: BaseException, secrets: list[str]) -> BaseException | None:
-    """``error`` to chain as the cause, or ``None`` when the chain's text shows a secret (a server
-    that echoes the key back): tracebacks print every chained error in full."""
-    seen: BaseException | None = error
-    for _ in range(8):
-        if seen is None:
-            return error
-        text = str(seen)
-        if _redact(text, secrets) != text:
-            return None
-        seen = seen.__cause__ or seen.__context__
-    return error

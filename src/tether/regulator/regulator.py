@@ -1,5 +1,9 @@
 """The :class:`Regulator`: LLM events in, one decision out.
 
+The facade over the regulator's state machine (:mod:`tether.regulator.state`, no I/O):
+it validates settings (the ``with_*`` builders), takes the lock, feeds events, saves learned
+corrections to a store, and writes and reads snapshots (:mod:`tether.regulator.codec`).
+
 Work is done as events arrive, so that :meth:`Regulator.decide` only reads
 what is ready: keywords and drift are computed at ``turn_start`` /
 ``turn_complete``; cost, quality and tool events update O(1) counters and
@@ -25,63 +29,23 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tether.regulator import codec
 from tether.regulator import snapshot as snap
+from tether.regulator import state as machine
 from tether.regulator.confidence import TokenSpans
-from tether.regulator.corrections import CorrectionMemory
-from tether.regulator.decision import (
-    CONTINUE,
-    REASON_PRIORITY,
-    CircuitBreakReason,
-    CorrectionPattern,
-    Decision,
-)
-from tether.regulator.drift import drift
-from tether.regulator.errors import InvalidEventError, InvalidSettingError, SnapshotError
-from tether.regulator.events import (
-    Cost,
-    LLMEvent,
-    QualityFeedback,
-    Token,
-    ToolCall,
-    ToolResult,
-    TurnComplete,
-    TurnStart,
-    UserCorrection,
-)
-from tether.regulator.loops import ToolLoops
-from tether.regulator.quality import CostQuality
-from tether.regulator.tokenize import Keywords, keywords, topic_cluster
+from tether.regulator.decision import CorrectionPattern, Decision
+from tether.regulator.errors import InvalidSettingError
+from tether.regulator.events import LLMEvent
+from tether.regulator.state import SUGGESTIONS, RegulatorState
+from tether.regulator.tokenize import keywords, topic_cluster
 
 if TYPE_CHECKING:
     from tether.store import Store
 
 __all__ = ["SUGGESTIONS", "Regulator"]
 
-SUGGESTIONS: dict[str, str] = {
-    "cost_cap_reached": (
-        "The token budget is spent and recent answers score poorly: stop, ask the user to "
-        "narrow the task, or raise the cap only if the answers are improving."
-    ),
-    "quality_decline_no_recovery": (
-        "Answers keep getting worse: stop retrying; rephrase the task, simplify it, or hand it "
-        "to a person."
-    ),
-    "repeated_tool_call_loop": (
-        "The agent is calling tools in a loop without progress: stop, re-prompt with what the "
-        "calls returned and a different approach, or escalate to the user."
-    ),
-    "repeated_failure_pattern": (
-        "The same step keeps failing: stop, fix its cause (arguments, permissions, the tool "
-        "itself) or mark the task unresolved."
-    ),
-}
-"""The human-readable ``suggestion`` of each circuit-break reason."""
-
-_LOOP_WARN_SUGGESTION = (
-    "A tool loop is forming: change approach before the regulator halts the run."
-)
 _PRELUDE_HEAD = "Earlier answers on this topic were corrected by the user as follows:"
 
 
@@ -124,31 +88,7 @@ class Regulator:
             the implicit-correction window.
     """
 
-    __slots__ = (
-        "_autosave",
-        "_clock",
-        "_cluster",
-        "_corrections",
-        "_cq",
-        "_decision",
-        "_drift_threshold",
-        "_drifted",
-        "_halt",
-        "_ignored_corrections",
-        "_implicit",
-        "_implicit_window_s",
-        "_last_complete_at",
-        "_lock",
-        "_loops",
-        "_procedural",
-        "_response_words",
-        "_store",
-        "_task_index",
-        "_task_words",
-        "_tokens",
-        "_turn",
-        "user_id",
-    )
+    __slots__ = ("_autosave", "_clock", "_lock", "_state", "_store")
 
     def __init__(
         self,
@@ -162,34 +102,25 @@ class Regulator:
             raise InvalidSettingError(
                 f"expected a string, got {type(user_id).__name__}", setting="user_id"
             )
-        self.user_id = user_id
         self._lock = threading.Lock()
         self._store = store
         self._autosave = autosave
         self._clock = clock
-        self._cq = CostQuality()
-        self._loops = ToolLoops()
-        self._tokens = TokenSpans()
-        self._corrections = CorrectionMemory()
-        self._drift_threshold = 0.5
-        self._implicit_window_s: float | None = None
-        self._implicit = 0
-        self._ignored_corrections = 0
-        self._turn = 0
-        self._task_index = 0
-        self._task_words = keywords("")
-        self._response_words: Keywords | None = None
-        self._cluster = ""
-        self._last_complete_at: float | None = None
-        self._halt: Decision | None = None
-        self._drifted: Decision | None = None
-        self._procedural: tuple[CorrectionPattern | None, Decision] = (None, CONTINUE)
-        self._decision: Decision | None = None
+        self._state = RegulatorState(user_id)
         if store is not None:
             saved = store.load_regulator_state(user_id)
             if saved is not None:
                 _, rows = snap.check_learned_document(snap.parse(saved))
-                self._corrections.load(rows)
+                self._state.corrections.load(rows)
+
+    @property
+    def user_id(self) -> str:
+        """Whose corrections this regulator learns."""
+        return self._state.user_id
+
+    @user_id.setter
+    def user_id(self, value: str) -> None:
+        self._state.user_id = value
 
     @classmethod
     def for_user(
@@ -209,8 +140,8 @@ class Regulator:
         """Output tokens a task may spend before poor quality halts it (default 10,000; 0 allowed)."""
         cap = _positive_int(tokens, "with_cost_cap", zero=True)
         with self._lock:
-            self._cq.cap = cap
-            self._decision = None
+            self._state.cq.cap = cap
+            self._state.decision = None
         return self
 
     def with_quality_thresholds(
@@ -221,8 +152,8 @@ class Regulator:
         p = _fraction(poor, "with_quality_thresholds(poor)")
         d = _fraction(decline_min, "with_quality_thresholds(decline_min)")
         with self._lock:
-            self._cq.window, self._cq.poor, self._cq.decline_min = w, p, d
-            del self._cq.qualities[:-w]
+            self._state.cq.window, self._state.cq.poor, self._state.cq.decline_min = w, p, d
+            del self._state.cq.qualities[:-w]
         return self
 
     def with_loop_thresholds(
@@ -248,7 +179,7 @@ class Regulator:
                 "a warning must come at or before its halt", setting="with_loop_thresholds"
             )
         with self._lock:
-            lp = self._loops
+            lp = self._state.loops
             lp.warn_at, lp.halt_at, lp.same_call_warn, lp.same_call_halt = values
         return self
 
@@ -257,16 +188,16 @@ class Regulator:
         t = _positive_int(tool, "with_failure_threshold(tool)")
         k = _positive_int(task, "with_failure_threshold(task)")
         with self._lock:
-            self._loops.failure_halt, self._cq.task_failure_halt = t, k
+            self._state.loops.failure_halt, self._state.cq.task_failure_halt = t, k
         return self
 
     def with_drift_threshold(self, threshold: float) -> Regulator:
         """Drift score (``[0, 1]``) from which a response warns (default 0.5)."""
         value = _fraction(threshold, "with_drift_threshold")
         with self._lock:
-            self._drift_threshold = value
-            self._drifted = self._drift_decision()
-            self._decision = None
+            self._state.drift_threshold = value
+            self._state.drifted = machine.drift_decision(self._state)
+            self._state.decision = None
         return self
 
     def with_correction_memory(
@@ -277,10 +208,10 @@ class Regulator:
         c = _positive_int(max_clusters, "with_correction_memory(max_clusters)")
         e = _positive_int(max_examples, "with_correction_memory(max_examples)")
         with self._lock:
-            mem = self._corrections
+            mem = self._state.corrections
             mem.min_corrections, mem.max_clusters, mem.max_examples = m, c, e
             mem.load(mem.to_dict())
-            self._decision = None
+            self._state.decision = None
         return self
 
     def with_implicit_correction_window(self, seconds: float | timedelta) -> Regulator:
@@ -292,7 +223,7 @@ class Regulator:
                 setting="with_implicit_correction_window",
             )
         with self._lock:
-            self._implicit_window_s = float(s)
+            self._state.implicit_window_s = float(s)
         return self
 
     with_implicit_correction_window_secs = with_implicit_correction_window
@@ -301,10 +232,10 @@ class Regulator:
         """Token probability below which tokens form low-confidence spans (default 0.2)."""
         p = _fraction(probability, "with_low_confidence_threshold")
         with self._lock:
-            rows = self._tokens.to_dict()
-            self._tokens = TokenSpans(threshold=p)
-            self._tokens.load(rows)
-            self._decision = None
+            rows = self._state.tokens.to_dict()
+            self._state.tokens = TokenSpans(threshold=p)
+            self._state.tokens.load(rows)
+            self._state.decision = None
         return self
 
     # ── events ────────────────────────────────────────────────────────────
@@ -316,104 +247,13 @@ class Regulator:
             InvalidEventError: ``event`` is not an :class:`LLMEvent` (for a dict,
                 use :meth:`LLMEvent.from_dict`). Nothing changes.
         """
-        handler = _HANDLERS.get(type(event))
-        if handler is None:
-            raise InvalidEventError(
-                f"expected an LLMEvent (built with LLMEvent.turn_start(...) etc.), got "
-                f"{type(event).__name__}; for a dict use LLMEvent.from_dict()"
-            )
         with self._lock:
-            self._decision = None
-            handler(self, event)
+            if machine.apply(self._state, event, self._clock):
+                self._learned()
 
-    def _latch(self, reason: CircuitBreakReason | None) -> None:
-        if reason is None:
-            return
-        current = self._halt
-        if (
-            current is not None
-            and current.reason is not None
-            and REASON_PRIORITY[reason.kind] >= REASON_PRIORITY[current.reason.kind]
-        ):
-            return
-        self._halt = Decision("circuit_break", reason=reason, suggestion=SUGGESTIONS[reason.kind])
-
-    def _new_task(self) -> None:
-        self._task_index += 1
-        self._cq.new_task()
-        self._loops.new_task()
-        self._halt = None
-
-    def _on_turn_start(self, event: TurnStart) -> None:
-        if event.new_task:
-            self._new_task()
-        words = keywords(event.user_message)
-        cluster = topic_cluster(words)
-        window = self._implicit_window_s
-        if (
-            window is not None
-            and cluster
-            and cluster == self._cluster
-            and self._last_complete_at is not None
-            and self._clock() - self._last_complete_at <= window
-        ):
-            self._implicit += 1
-            self._learn(cluster, event.user_message)
-        self._turn += 1
-        self._task_words = words
-        self._cluster = cluster
-        self._response_words = None
-        self._drifted = None
-        self._last_complete_at = None
-        self._loops.new_turn()
-        self._tokens.new_turn()
-        if cluster:
-            self._corrections.touch(cluster)
-
-    def _on_token(self, event: Token) -> None:
-        self._tokens.add(event.index, event.token, event.logprob)
-
-    def _on_turn_complete(self, event: TurnComplete) -> None:
-        self._response_words = keywords(event.full_response)
-        self._drifted = self._drift_decision()
-        self._last_complete_at = self._clock()
-
-    def _drift_decision(self) -> Decision | None:
-        if self._response_words is None:
-            return None
-        found = drift(self._task_words, self._response_words)
-        if found is None or found[0] < self._drift_threshold:
-            return None
-        score, off = found
-        return Decision(
-            "scope_drift_warn",
-            drift_score=score,
-            drift_tokens=tuple(self._response_words.words(off)),
-            task_tokens=tuple(self._task_words.words()),
-        )
-
-    def _on_cost(self, event: Cost) -> None:
-        self._latch(self._cq.on_cost(event.tokens_in, event.tokens_out, event.wallclock_ms))
-
-    def _on_quality(self, event: QualityFeedback) -> None:
-        self._latch(self._cq.on_quality(event.quality, self._cluster))
-
-    def _on_correction(self, event: UserCorrection) -> None:
-        if not event.corrects_last or not self._cluster:
-            self._ignored_corrections += 1  # nothing to attribute it to
-            return
-        self._learn(self._cluster, event.correction_message)
-
-    def _learn(self, cluster: str, text: str) -> None:
-        self._corrections.record(cluster, text)
+    def _learned(self) -> None:
         if self._autosave and self._store is not None:
-            self._store.save_regulator_state(self.user_id, self._learned_json())
-
-    def _on_tool_call(self, event: ToolCall) -> None:
-        self._latch(self._loops.on_call(event.tool_name, event.args_json, self._turn))
-
-    def _on_tool_result(self, event: ToolResult) -> None:
-        self._latch(self._loops.on_result(event.tool_name, event.success, event.duration_ms))
+            self._store.save_regulator_state(self.user_id, codec.learned_json(self._state))
 
     # ── decisions ─────────────────────────────────────────────────────────
 
@@ -424,34 +264,7 @@ class Regulator:
         procedural_warning > low_confidence_spans > continue.
         """
         with self._lock:
-            decision = self._decision
-            if decision is None:
-                decision = self._decision = self._decide()
-            return decision
-
-    def _decide(self) -> Decision:
-        if self._halt is not None:
-            return self._halt
-        warning = self._loops.warning
-        if warning is not None:
-            return Decision("tool_loop_warn", loop=warning, suggestion=_LOOP_WARN_SUGGESTION)
-        if self._drifted is not None:
-            return self._drifted
-        pattern = self._pattern(self._cluster)
-        if pattern is not None:
-            cached, decision = self._procedural
-            if cached is not pattern:
-                decision = Decision("procedural_warning", patterns=(pattern,))
-                self._procedural = (pattern, decision)
-            return decision
-        if self._tokens.tokens:
-            spans = self._tokens.spans()
-            if spans:
-                return Decision("low_confidence_spans", spans=spans)
-        return CONTINUE
-
-    def _pattern(self, cluster: str) -> CorrectionPattern | None:
-        return self._corrections.pattern_for(self.user_id, cluster) if cluster else None
+            return machine.decide(self._state)
 
     def reset(self) -> None:
         """End the task: lift a halt and clear the task's costs, scores and tool history.
@@ -460,8 +273,8 @@ class Regulator:
         does the same as part of a turn.
         """
         with self._lock:
-            self._new_task()
-            self._decision = None
+            machine.new_task(self._state)
+            self._state.decision = None
 
     # ── corrections ───────────────────────────────────────────────────────
 
@@ -472,7 +285,7 @@ class Regulator:
         """
         with self._lock:
             cluster = topic_cluster(keywords(user_message)) if user_message else ""
-            pattern = self._pattern(cluster or self._cluster)
+            pattern = machine.pattern(self._state, cluster or self._state.cluster)
         if pattern is None:
             return None
         lines = [_PRELUDE_HEAD, *(f"- {text}" for text in pattern.example_corrections)]
@@ -488,115 +301,68 @@ class Regulator:
     def patterns(self) -> list[CorrectionPattern]:
         """Every learned correction pattern, most recently used topic first."""
         with self._lock:
-            return self._corrections.patterns(self.user_id)
+            return self._state.corrections.patterns(self.user_id)
 
     # ── accessors ─────────────────────────────────────────────────────────
 
     def tool_counts_by_name(self) -> dict[str, int]:
         """Calls per tool name in the current turn."""
         with self._lock:
-            return dict(self._loops.counts_by_name)
+            return dict(self._state.loops.counts_by_name)
 
     def tool_total_calls(self) -> int:
         """Tool calls in the current turn."""
-        return self._loops.total_calls
+        return self._state.loops.total_calls
 
     def tool_total_duration_ms(self) -> float:
         """Sum of ``duration_ms`` of the current turn's tool results."""
-        return self._loops.duration_ms
+        return self._state.loops.duration_ms
 
     def tool_failure_count(self) -> int:
         """Failed tool results in the current turn."""
-        return self._loops.failures
+        return self._state.loops.failures
 
     def invalid_tool_call_count(self) -> int:
         """Tool calls in the current turn whose ``args_json`` was not valid JSON."""
-        return self._loops.invalid
+        return self._state.loops.invalid
 
     def total_tokens_out(self) -> int:
         """Output tokens spent in the current task."""
-        return self._cq.tokens_out
+        return self._state.cq.tokens_out
 
     def total_tokens_in(self) -> int:
         """Prompt tokens spent in the current task."""
-        return self._cq.tokens_in
+        return self._state.cq.tokens_in
 
     def cost_cap_tokens(self) -> int:
         """The output-token cap."""
-        return self._cq.cap
+        return self._state.cq.cap
 
     def mean_quality(self) -> float | None:
         """Mean of the task's last scores (the quality window), or ``None``."""
         with self._lock:
-            return self._cq.mean_quality()
+            return self._state.cq.mean_quality()
 
     def implicit_corrections_count(self) -> int:
         """Corrections inferred from quick same-topic retries (see the implicit window)."""
-        return self._implicit
+        return self._state.implicit
 
     def logprob_coverage(self) -> float:
         """Share of the current turn's tokens that carried a log-probability."""
         with self._lock:
-            return self._tokens.coverage()
+            return self._state.tokens.coverage()
 
     def topic_cluster(self) -> str:
         """The current turn's topic cluster ("" before the first turn)."""
-        return self._cluster
+        return self._state.cluster
 
     # ── snapshots and the store ───────────────────────────────────────────
 
     def export_json(self) -> str:
         """All state as versioned JSON; :meth:`from_json` restores it exactly."""
         with self._lock:
-            return json.dumps(self._to_dict(), ensure_ascii=False, separators=(",", ":"))
-
-    def _settings(self) -> dict[str, Any]:
-        cq, lp, mem = self._cq, self._loops, self._corrections
-        return {
-            "cost_cap_tokens": cq.cap,
-            "quality_window": cq.window,
-            "poor_quality": cq.poor,
-            "decline_min": cq.decline_min,
-            "task_failure_halt": cq.task_failure_halt,
-            "loop_warn_at": lp.warn_at,
-            "loop_halt_at": lp.halt_at,
-            "same_call_warn": lp.same_call_warn,
-            "same_call_halt": lp.same_call_halt,
-            "tool_failure_halt": lp.failure_halt,
-            "drift_threshold": self._drift_threshold,
-            "min_corrections": mem.min_corrections,
-            "max_clusters": mem.max_clusters,
-            "max_examples": mem.max_examples,
-            "implicit_correction_window_s": self._implicit_window_s,
-            "low_confidence_threshold": self._tokens.threshold,
-        }
-
-    def _to_dict(self) -> dict[str, Any]:
-        halt = self._halt
-        return {
-            "format": snap.FORMAT,
-            "version": snap.VERSION,
-            "user_id": self.user_id,
-            "settings": self._settings(),
-            "turn": {
-                "index": self._turn,
-                "task_words": dict(self._task_words.surface),
-                "response_words": None
-                if self._response_words is None
-                else dict(self._response_words.surface),
-                "last_complete_at": self._last_complete_at,
-                "tokens": self._tokens.to_dict(),
-                "loops": self._loops.to_dict(),
-            },
-            "task": {
-                "index": self._task_index,
-                "halt": None if halt is None or halt.reason is None else halt.reason.to_dict(),
-                "cost_quality": self._cq.to_dict(),
-                "implicit_corrections": self._implicit,
-                "ignored_corrections": self._ignored_corrections,
-            },
-            "learned": self._corrections.to_dict(),
-        }
+            document = codec.to_document(self._state)
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(
@@ -619,79 +385,13 @@ class Regulator:
             user_id, rows = snap.noos_learned(data)
             reg = cls(user_id, store=None, autosave=autosave, clock=clock)
             reg._store = store
-            reg._corrections.load(rows)
+            reg._state.corrections.load(rows)
             return reg
         doc = snap.check_snapshot(data)
         reg = cls(doc["user_id"], store=None, autosave=autosave, clock=clock)
         reg._store = store
-        reg._load(doc)
+        codec.load_document(reg._state, doc)
         return reg
-
-    def _load(self, doc: dict[str, Any]) -> None:
-        s = doc["settings"]
-        cq, lp, mem = self._cq, self._loops, self._corrections
-        cq.cap, cq.window, cq.poor = s["cost_cap_tokens"], s["quality_window"], s["poor_quality"]
-        cq.decline_min, cq.task_failure_halt = s["decline_min"], s["task_failure_halt"]
-        lp.warn_at, lp.halt_at = s["loop_warn_at"], s["loop_halt_at"]
-        lp.same_call_warn, lp.same_call_halt = s["same_call_warn"], s["same_call_halt"]
-        lp.failure_halt = s["tool_failure_halt"]
-        self._drift_threshold = s["drift_threshold"]
-        mem.min_corrections, mem.max_clusters = s["min_corrections"], s["max_clusters"]
-        mem.max_examples = s["max_examples"]
-        self._implicit_window_s = s["implicit_correction_window_s"]
-        if s["low_confidence_threshold"] > 1 or s["decline_min"] > 1 or s["poor_quality"] > 1:
-            raise SnapshotError("snapshot field 'settings': a threshold above 1; it is corrupted")
-        self._tokens = TokenSpans(threshold=s["low_confidence_threshold"])
-        for name in (
-            "quality_window",
-            "loop_warn_at",
-            "loop_halt_at",
-            "same_call_warn",
-            "same_call_halt",
-            "tool_failure_halt",
-            "task_failure_halt",
-            "min_corrections",
-            "max_clusters",
-            "max_examples",
-        ):
-            if s[name] < 1:
-                raise SnapshotError(
-                    f"snapshot field 'settings.{name}': must be >= 1; it is corrupted"
-                )
-
-        turn = doc["turn"]
-        self._turn = turn["index"]
-        self._task_words = Keywords(dict(turn["task_words"]))
-        self._cluster = topic_cluster(self._task_words)
-        rw = turn["response_words"]
-        self._response_words = None if rw is None else Keywords(dict(rw))
-        self._last_complete_at = turn["last_complete_at"]
-        self._tokens.load(turn["tokens"])
-        lp.load(turn["loops"])
-        self._drifted = self._drift_decision()
-
-        task = doc["task"]
-        self._task_index = task["index"]
-        self._implicit = task["implicit_corrections"]
-        self._ignored_corrections = task["ignored_corrections"]
-        cq.load(task["cost_quality"])
-        halt = task["halt"]
-        if halt is not None:
-            self._latch(CircuitBreakReason(**halt))
-        mem.load(doc["learned"])
-        self._decision = None
-
-    def _learned_json(self) -> str:
-        return json.dumps(
-            {
-                "format": snap.LEARNED_FORMAT,
-                "version": snap.VERSION,
-                "user_id": self.user_id,
-                "clusters": self._corrections.to_dict(),
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
 
     def save(self, store: Store | None = None) -> None:
         """Write the learned corrections to ``store`` (default: the one given at creation).
@@ -707,20 +407,9 @@ class Regulator:
                 setting="save",
             )
         with self._lock:
-            text = self._learned_json()
+            text = codec.learned_json(self._state)
         target.save_regulator_state(self.user_id, text)
 
     def __repr__(self) -> str:
-        return f"Regulator(user_id={self.user_id!r}, turn={self._turn}, task={self._task_index})"
-
-
-_HANDLERS: dict[type, Callable[[Regulator, Any], None]] = {
-    TurnStart: Regulator._on_turn_start,
-    Token: Regulator._on_token,
-    TurnComplete: Regulator._on_turn_complete,
-    Cost: Regulator._on_cost,
-    QualityFeedback: Regulator._on_quality,
-    UserCorrection: Regulator._on_correction,
-    ToolCall: Regulator._on_tool_call,
-    ToolResult: Regulator._on_tool_result,
-}
+        st = self._state
+        return f"Regulator(user_id={self.user_id!r}, turn={st.turn}, task={st.task_index})"

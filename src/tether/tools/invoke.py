@@ -16,15 +16,14 @@ themselves: the built-in ``run_command`` kills its process group.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import dataclasses
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tether._bridge import call_in_thread, thread_future
 from tether._text import head_and_tail
 from tether.llm.types import ToolCall, ToolDefinition
 from tether.tools.tool import Tool, ToolRegistry, ToolResult, ToolStatus
@@ -227,24 +226,25 @@ class ToolRunner:
             return prepared
         tool, kwargs = prepared
         started = self.clock()
-        box: list[tuple[str, Any]] = []
-        context = contextvars.copy_context()
 
-        def target() -> None:
-            try:
-                if tool.is_async:
-                    box.append(("ok", context.run(asyncio.run, _with_timeout(tool, kwargs))))
-                else:
-                    box.append(("ok", context.run(tool.fn, **kwargs)))
-            except TimeoutError:
-                box.append(("timeout", tool.timeout_s))
-            except BaseException as exc:
-                box.append(("raised", exc))
+        def work() -> Any:
+            if tool.is_async:
+                return asyncio.run(_with_timeout(tool, kwargs))
+            return tool.fn(**kwargs)
 
-        worker = threading.Thread(target=target, name=f"tether-tool-{tool.name}", daemon=True)
-        worker.start()
-        worker.join(tool.timeout_s if not tool.is_async else tool.timeout_s + 5.0)
-        outcome = box[0] if box else ("timeout", tool.timeout_s)
+        ended = call_in_thread(
+            work,
+            name=f"tether-tool-{tool.name}",
+            timeout_s=tool.timeout_s if not tool.is_async else tool.timeout_s + 5.0,
+            context=contextvars.copy_context(),
+        )
+        outcome: tuple[str, Any]
+        if ended is None or isinstance(ended.error, TimeoutError):
+            outcome = ("timeout", tool.timeout_s)
+        elif ended.error is not None:
+            outcome = ("raised", ended.error)
+        else:
+            outcome = ("ok", ended.value)
         return self._finish(call, started, outcome)
 
     async def arun(self, call: ToolCall) -> ToolResult:
@@ -292,30 +292,13 @@ async def _with_timeout(tool: Tool, kwargs: dict[str, Any]) -> Any:
 
 
 def _in_thread(tool: Tool, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
-    """Run a sync tool on a daemon thread of its own, so a hung tool holds no shared pool."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def settle(ok: bool, value: Any) -> None:
-        if future.done():
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-    context = contextvars.copy_context()  # the tool sees the caller's context (e.g. a running loop)
-
-    def target() -> None:
-        try:
-            outcome = (True, context.run(tool.fn, **kwargs))
-        except BaseException as exc:
-            outcome = (False, exc)
-        with contextlib.suppress(RuntimeError):  # the loop closed while the tool hung
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=target, name=f"tether-tool-{tool.name}", daemon=True).start()
-    return future
+    """Run a sync tool on a daemon thread of its own, so a hung tool holds no shared pool; the
+    tool sees the caller's context (e.g. a running loop's)."""
+    return thread_future(
+        lambda: tool.fn(**kwargs),
+        name=f"tether-tool-{tool.name}",
+        context=contextvars.copy_context(),
+    )
 
 
 def _is_unavailable(exc: BaseException) -> bool:
