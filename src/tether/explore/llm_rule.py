@@ -51,17 +51,15 @@ public names are importable from here as well.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from tether._bridge import off_running_loop
 from tether._types import Captures, Context
 from tether.actions.run import RuleRun, StepResult
 from tether.errors import RuleError, TetherError
@@ -244,7 +242,7 @@ def _converse(
         clock=clock,
     )
     started = clock()
-    result = _run_loop(loop)
+    result = off_running_loop(loop.run, name="tether-llm-rule")
     duration_s = round(clock() - started, 4)
     run.conversation = result
     spent = _spent(result, run.trace_path, trace_note)
@@ -345,16 +343,6 @@ def _trace_path(home: Path, rule: str) -> tuple[Path | None, str]:
         return None, "no trace: too many traces with the same timestamp"
     except OSError as exc:
         return None, f"no trace: cannot write under {folder} ({exc.strerror or exc})"
-
-
-def _run_loop(loop: Loop) -> LoopResult:
-    """``loop.run()``; from a thread with a running event loop, on a worker thread instead."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return loop.run()
-    with ThreadPoolExecutor(1, thread_name_prefix="tether-llm-rule") as pool:
-        return pool.submit(contextvars.copy_context().run, loop.run).result()
 
 
 def _spent(result: LoopResult, trace: Path | None, note: str) -> str:
