@@ -78,6 +78,61 @@ def m004_approvals(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_automation_slots(db: sqlite3.Connection) -> None:
+    """One row per (automation, slot): the claim and the history (``tether.store.automation_slots``)."""
+    db.execute(
+        """
+        CREATE TABLE automation_slots (
+            automation TEXT NOT NULL,
+            slot_unix_s REAL NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            run_id TEXT,
+            owner TEXT NOT NULL DEFAULT '',
+            recorded_unix_s REAL NOT NULL,
+            started_unix_s REAL,
+            finished_unix_s REAL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (automation, slot_unix_s)
+        )
+        """
+    )
+    db.execute("CREATE INDEX automation_slots_status ON automation_slots (automation, status)")
+
+
+@migration
+def m006_inbox(db: sqlite3.Connection) -> None:
+    """Inbox items by dedupe key and the runs that raised them (``tether.store.inbox``)."""
+    db.execute(
+        """
+        CREATE TABLE inbox_items (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'open',
+            count INTEGER NOT NULL DEFAULT 1,
+            first_seen_unix_s REAL NOT NULL,
+            last_seen_unix_s REAL NOT NULL,
+            status_changed_unix_s REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE inbox_runs (
+            item_id INTEGER NOT NULL REFERENCES inbox_items (id),
+            run_id TEXT NOT NULL,
+            seen_unix_s REAL NOT NULL,
+            PRIMARY KEY (item_id, run_id)
+        )
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the steps ``db`` has not seen, in one write transaction; returns their names.
 
