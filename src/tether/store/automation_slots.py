@@ -50,7 +50,15 @@ def claim(
                 "INSERT INTO automation_slots (automation, slot_unix_s, status, reason, owner, "
                 "recorded_unix_s, started_unix_s) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (automation, slot_unix_s) DO NOTHING",
-                (automation, slot, status, reason, owner, now, now if status == "running" else None),
+                (
+                    automation,
+                    slot,
+                    status,
+                    reason,
+                    owner,
+                    now,
+                    now if status == "running" else None,
+                ),
             )
             won.append(cursor.rowcount == 1)
     return won

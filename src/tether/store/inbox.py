@@ -60,7 +60,9 @@ def put(
 
 
 def _get(db: sqlite3.Connection, where: str, value: Any) -> dict[str, Any] | None:
-    row = db.execute(f"SELECT {', '.join(COLUMNS)} FROM inbox_items WHERE {where}", (value,)).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM inbox_items WHERE {where}", (value,)
+    ).fetchone()
     if row is None:
         return None
     item = dict(zip(COLUMNS, row, strict=True))
