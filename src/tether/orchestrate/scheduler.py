@@ -15,6 +15,9 @@ What happens to a due slot (``now`` at or after ``slot + jitter``):
   newest ``max_catchup_runs`` (default 1) run as catch-ups, drawing on the same budget; every
   other late slot is recorded ``missed`` with the reason.
 
+Slots due in the same look (several catch-ups, or a catch-up and the current slot) run one
+after the other (the later ones ``queued``), except under ``overlap: allow``.
+
 A run is the ``run_automation(automation, slot) -> RunRecord`` callable the scheduler is
 given (:func:`tether.orchestrate.autorun.loop_runner` builds a governed Loop; tests pass a
 scripted one). A run that fails, ends unfinished, or raises before starting (a missing key)
@@ -52,6 +55,8 @@ __all__ = [
 
 MAX_LOOKBACK_S = 7 * 86400.0
 """How far back missed slots are recorded after downtime (seconds)."""
+
+_CATCHUP = "catch-up after downtime"
 
 STALE_MARGIN_S = 300.0
 """A ``running`` row older than the automation's ``wall_clock_s`` plus this is abandoned."""
@@ -226,8 +231,10 @@ class Scheduler:
         promoted = self._promote_queued(a, now)
         if promoted is not None:
             out.append(promoted)
+        in_batch = bool(out)
         for s in sorted(catchups + on_time):
-            slot = self._decide(a, s, now, catchup=s in catchups, in_flight=bool(out))
+            slot = self._decide(a, s, now, catchup=s in catchups, in_flight=in_batch)
+            in_batch = in_batch or slot is not None or self._queued_now(a, s)
             if slot is not None:
                 out.append(slot)
         return out
@@ -246,22 +253,24 @@ class Scheduler:
             )
             self.store.claim_slots([(a.name, s, "skipped", reason, self.owner, now)])
             return None
-        running = in_flight or bool(self.store.slot_rows(a.name, statuses=("running",), limit=1))
+        running = bool(self.store.slot_rows(a.name, statuses=("running",), limit=1))
         status = "running"
-        if running and a.overlap == "skip":
+        if in_flight and a.overlap != "allow":
+            status = "queued"  # due in the same batch: runs after the one before it
+        elif running and a.overlap == "skip":
             busy = self.store.slot_rows(a.name, statuses=("running",), limit=1)
             of = f" of slot {_iso(busy[0]['slot_unix_s'])}" if busy else ""
             reason = f"overlap: the run{of} was still running (overlap: skip)"
             self.store.claim_slots([(a.name, s, "skipped", reason, self.owner, now)])
             return None
-        if running and a.overlap == "buffer_one":
+        elif running and a.overlap == "buffer_one":
             if self.store.slot_rows(a.name, statuses=("queued",), limit=1):
                 reason = "overlap: a run was running and one slot was already buffered (overlap: buffer_one)"
                 self.store.claim_slots([(a.name, s, "skipped", reason, self.owner, now)])
                 return None
             status = "queued"
         run_id = f"{a.name}-{datetime.fromtimestamp(s, UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        reason = "catch-up after downtime" if catchup else ""
+        reason = _CATCHUP if catchup else ""
         (won,) = self.store.claim_slots([(a.name, s, status, reason, self.owner, now)])
         if not won:
             return None
@@ -270,6 +279,10 @@ class Scheduler:
             return None
         tokens, usd = budget_left
         return Slot(a.name, s, s + jitter_for(a, s), catchup, run_id, tokens, usd)
+
+    def _queued_now(self, a: Automation, s: float) -> bool:
+        rows = self.store.slot_rows(a.name, statuses=("queued",))
+        return any(float(r["slot_unix_s"]) == s for r in rows)
 
     def _budget_left(self, a: Automation, now: float) -> tuple[int | None, float | None] | None:
         """What the window's budget leaves (``(None, None)``: no budget), ``None`` when spent."""
@@ -292,7 +305,8 @@ class Scheduler:
             fields = {"started_unix_s": now, "owner": self.owner}
             if self.store.update_slot(a.name, s, status="running", when=("queued",), fields=fields):
                 left = self._budget_left(a, now) or (None, None)
-                return Slot(a.name, s, s + jitter_for(a, s), False, row["run_id"], *left)
+                catchup = str(row["reason"]).startswith(_CATCHUP)
+                return Slot(a.name, s, s + jitter_for(a, s), catchup, row["run_id"], *left)
         return None
 
     def _expire_stale(self, a: Automation, now: float) -> None:
@@ -323,7 +337,7 @@ class Scheduler:
             record = self.run_automation(a, slot)
         except Exception as exc:  # a run that raises before or while running
             kind = type(exc).__name__
-            record = RunRecord(ok=False, status=kind, reason=f"{kind}: {exc}", run_id=slot.run_id)
+            record = RunRecord(ok=False, status=kind, reason=str(exc), run_id=slot.run_id)
         status = "ran" if record.ok else "failed"
         reason = record.status + (f": {record.reason}" if record.reason else "")
         self.store.update_slot(
@@ -344,7 +358,7 @@ class Scheduler:
             self._report(
                 a, record.status or "FAILED", reason, record.run_id or slot.run_id, slot.slot_s
             )
-        if a.overlap == "buffer_one":
+        if self.store.slot_rows(a.name, statuses=("queued",), limit=1):
             nxt = self._promote_queued(a, self.clock())
             if nxt is not None:
                 self.execute(nxt)
