@@ -76,7 +76,9 @@ def test_on_time_slots_run_once_each(store: Store) -> None:
     assert [s.catchup for s in runs.slots] == [False, False]
 
 
-def test_after_a_12_hour_outage_one_catchup_runs_and_every_other_slot_is_missed(store: Store) -> None:
+def test_after_a_12_hour_outage_one_catchup_runs_and_every_other_slot_is_missed(
+    store: Store,
+) -> None:
     clock, runs = Clock(T0 + 0.1), Runs()
     sched = Scheduler(store, [hourly()], runs, clock=clock)
     sched.tick()
@@ -193,7 +195,9 @@ def test_failed_and_raising_runs_are_recorded_and_deduplicated_in_the_inbox(stor
     def outcome(slot: Slot) -> RunRecord:
         if slot.slot_s < T0 + 2 * HOUR:
             return RunRecord(ok=False, status="BUDGET_EXHAUSTED", reason="token_limit reached")
-        raise MissingKey("ANTHROPIC_API_KEY is not set", provider="anthropic", env=("ANTHROPIC_API_KEY",))
+        raise MissingKey(
+            "ANTHROPIC_API_KEY is not set", provider="anthropic", env=("ANTHROPIC_API_KEY",)
+        )
 
     clock = Clock(T0 + 0.1)
     sched = Scheduler(store, [hourly()], Runs(outcome), clock=clock)

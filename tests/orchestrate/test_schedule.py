@@ -104,4 +104,9 @@ def test_cron_latest_at_and_hourly_macro() -> None:
 )
 def test_bad_cron_lines_and_zones_name_the_key(expr: str, tz: str, message: str) -> None:
     with pytest.raises(AutomationConfigError, match=message):
-        Cron.parse(expr, tz, where="automations/a.yaml: key 'cron'", tz_where="automations/a.yaml: key 'tz'")
+        Cron.parse(
+            expr,
+            tz,
+            where="automations/a.yaml: key 'cron'",
+            tz_where="automations/a.yaml: key 'tz'",
+        )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tether.orchestrate.automations import (
         Automation,
         Budget,
+        automation_from_mapping,
         load_automation,
         load_automations,
         save_automation,
@@ -32,6 +33,7 @@ _LAZY = {
     "Automation": "automations",
     "AutomationConfigError": "errors",
     "Budget": "automations",
+    "automation_from_mapping": "automations",
     "Cron": "schedule",
     "Every": "schedule",
     "Inbox": "inbox",
@@ -61,6 +63,7 @@ __all__ = [
     "Scheduler",
     "Slot",
     "SlotRecord",
+    "automation_from_mapping",
     "history",
     "load_automation",
     "load_automations",

@@ -58,6 +58,9 @@ MAX_LOOKBACK_S = 7 * 86400.0
 
 _CATCHUP = "catch-up after downtime"
 
+MAX_MISSED_RECORDED = 1000
+"""At most this many missed slots (the newest) are recorded per look after downtime."""
+
 STALE_MARGIN_S = 300.0
 """A ``running`` row older than the automation's ``wall_clock_s`` plus this is abandoned."""
 
@@ -219,7 +222,7 @@ class Scheduler:
         late = [s for s in due if s not in on_time]
         window = [s for s in late if now - s <= a.catchup_window_s]
         catchups = window[len(window) - a.max_catchup_runs :] if a.max_catchup_runs else []
-        missed = [s for s in late if s not in catchups]
+        missed = [s for s in late if s not in catchups][-MAX_MISSED_RECORDED:]
         if missed:
             reason = (
                 f"no scheduler ran at the slot; after the downtime up to {a.max_catchup_runs} "
