@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,21 @@ def test_a_broken_automation_file_is_named_and_exits_2_in_list(home: Path) -> No
     assert "broken.yaml: broken YAML" in proc.stderr
     assert "typo.yaml: key 'max_catchup_runs': expected int, got str '5'" in proc.stderr
     assert "good: every 3600s" in proc.stdout
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_the_daemon_stops_cleanly_on_sigterm_and_ctrl_c(home: Path, sig: int, code: int) -> None:
+    (home / "automations").mkdir(parents=True)
+    (home / "automations" / "hourly.yaml").write_text("prompt: x\nevery: 1h\n")
+    env = {**os.environ, "TETHER_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tether", "agent", "automations", "run"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    assert "scheduling 1 automation(s)" in proc.stderr.readline()
+    proc.send_signal(sig)
+    assert proc.wait(timeout=20) == code
+    assert "scheduler stopped" in proc.stderr.read()

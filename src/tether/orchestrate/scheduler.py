@@ -420,7 +420,11 @@ class Scheduler:
                     for thread in started:
                         thread.join()
                     return
-                self._threads = [t for t in self._threads if t.is_alive()]
+                alive = [
+                    (t, e) for t, e in zip(self._threads, self._aborts, strict=True) if t.is_alive()
+                ]
+                self._threads = [t for t, _ in alive]
+                self._aborts = [e for _, e in alive]
                 nxt = self.next_due(self.clock())
                 delay = poll_s if nxt is None else min(poll_s, max(0.0, nxt - self.clock()))
                 waiter(stop, delay)
@@ -434,8 +438,8 @@ class Scheduler:
         thread = threading.Thread(
             target=self.execute, args=(slot,), name=f"tether-automation-{slot.run_id}", daemon=True
         )
-        self._aborts.append(slot.abort)
         self._threads.append(thread)
+        self._aborts.append(slot.abort)
         thread.start()
         return thread
 
