@@ -330,11 +330,26 @@ class Scheduler:
 
     def execute(self, slot: Slot) -> str:
         """Run one claimed slot and record its end; returns the recorded status (``ran`` or
-        ``failed``). Then starts the slot buffered behind it, if any (``overlap: buffer_one``).
+        ``failed``). Then runs the slots queued behind it, if any (see :meth:`execute_all`).
 
         Never raises for a failing run: the error is the slot's ``failed`` reason and an
         inbox item (one per automation and error kind, counted).
         """
+        return self.execute_all(slot)[0][1]
+
+    def execute_all(self, slot: Slot) -> list[tuple[Slot, str]]:
+        """Run ``slot``, then each slot that was queued behind it (``overlap: buffer_one``, or
+        due in the same look), one after the other; each with its recorded status."""
+        done = []
+        nxt: Slot | None = slot
+        while nxt is not None:
+            done.append((nxt, self._execute_one(nxt)))
+            nxt = None
+            if self.store.slot_rows(slot.automation, statuses=("queued",), limit=1):
+                nxt = self._promote_queued(self._by_name[slot.automation], self.clock())
+        return done
+
+    def _execute_one(self, slot: Slot) -> str:
         a = self._by_name[slot.automation]
         try:
             record = self.run_automation(a, slot)
@@ -361,10 +376,6 @@ class Scheduler:
             self._report(
                 a, record.status or "FAILED", reason, record.run_id or slot.run_id, slot.slot_s
             )
-        if self.store.slot_rows(a.name, statuses=("queued",), limit=1):
-            nxt = self._promote_queued(a, self.clock())
-            if nxt is not None:
-                self.execute(nxt)
         return status
 
     def _report(
@@ -380,7 +391,7 @@ class Scheduler:
     def tick(self, now: float | None = None) -> list[tuple[Slot, str]]:
         """Decide what is due now and run it, one slot after the other; returns each run slot
         with its recorded status (for ``tether agent automations tick`` from system cron)."""
-        return [(slot, self.execute(slot)) for slot in self.plan(now)]
+        return [done for slot in self.plan(now) for done in self.execute_all(slot)]
 
     def next_due(self, now: float) -> float | None:
         """The earliest time after ``now`` at which a slot of some automation is due (its
@@ -436,7 +447,10 @@ class Scheduler:
 
     def _start(self, slot: Slot) -> threading.Thread:
         thread = threading.Thread(
-            target=self.execute, args=(slot,), name=f"tether-automation-{slot.run_id}", daemon=True
+            target=self.execute_all,
+            args=(slot,),
+            name=f"tether-automation-{slot.run_id}",
+            daemon=True,
         )
         self._threads.append(thread)
         self._aborts.append(slot.abort)
