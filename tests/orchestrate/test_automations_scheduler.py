@@ -246,3 +246,30 @@ def test_stale_running_rows_are_failed_with_an_inbox_item(store: Store) -> None:
     row = history(store, "hourly")[-1]
     assert row.status == "failed" and "gone:1" in row.reason
     assert Inbox(store).get("automation:hourly:ABANDONED").count == 1
+
+
+def test_without_a_creation_time_slots_count_from_the_first_look(store: Store) -> None:
+    a = Automation("fresh", Every(HOUR), "p")  # created_s=0: built in code
+    clock, runs = Clock(T0 + 1800), Runs()
+    sched = Scheduler(store, [a], runs, clock=clock)
+    assert sched.tick() == [] and history(store, "fresh") == []  # no week of "missed" slots
+    clock.t = T0 + HOUR + 0.1
+    assert [st for _, st in sched.tick()] == ["ran"]
+
+
+def test_a_minute_cron_after_a_day_down_records_its_misses_quickly(store: Store) -> None:
+    import time
+
+    a = Automation("minutely", Cron("* * * * *"), "p", created_s=T0 - 1)
+    clock, runs = Clock(T0 + 0.5), Runs()
+    sched = Scheduler(store, [a], runs, clock=clock)
+    sched.tick()
+    clock.t = T0 + 86400 + 0.5
+    start = time.perf_counter()
+    sched.tick()
+    assert time.perf_counter() - start < 5.0
+    rows = history(store, "minutely", limit=None)
+    # the first run, the newest 1000 missed, the catch-up (23:59), then 00:00 on time
+    assert len(rows) == 1 + 1000 + 1 + 1
+    assert [r.status for r in rows[:3]] == ["ran", "ran", "missed"]
+    assert rows[-1].status == "ran" and rows[-2].status == "missed"

@@ -118,7 +118,8 @@ class Automation:
         allow_commands: whether ``run_command`` is given to the model.
         max_iterations, token_limit, cost_limit_usd, wall_clock_s: the run's ceilings.
         enabled: ``False`` keeps the file but schedules nothing.
-        created_s: Unix seconds from which slots count (no slot before it is missed).
+        created_s: Unix seconds from which slots count (no slot before it is missed);
+            ``0``: from the first time a scheduler looks at it.
         file: the YAML file it came from (``None`` when built in code).
     """
 

@@ -206,7 +206,8 @@ class Cron:
             raise AutomationConfigError(where, f"cron {expr!r} never fires") from None
         return cls(line, tz)
 
-    def _iter(self, t: float) -> Iterator[datetime]:
+    def times_from(self, t: float) -> Iterator[datetime]:
+        """Slot times from the minute of ``t`` on (may include ``t`` itself; callers filter)."""
         from zoneinfo import ZoneInfo
 
         from cronsim import CronSim
@@ -218,7 +219,7 @@ class Cron:
 
     def next_after(self, t: float) -> float:
         """The first slot strictly after ``t`` (Unix seconds)."""
-        for when in self._iter(t):
+        for when in self.times_from(t):
             stamp = when.timestamp()
             if stamp > t:
                 return stamp
@@ -254,6 +255,17 @@ def slots_between(schedule: Schedule, after: float, until: float) -> list[float]
         ValueError: more than 100 000 slots (ask for a shorter span).
     """
     out: list[float] = []
+    if isinstance(schedule, Cron):
+        for when in schedule.times_from(after):
+            s = when.timestamp()
+            if s <= after:
+                continue
+            if s > until:
+                break
+            out.append(s)
+            if len(out) > 100_000:
+                raise ValueError("more than 100000 slots in the span; ask for a shorter one")
+        return out
     s = schedule.next_after(after)
     while s <= until:
         out.append(s)

@@ -215,7 +215,10 @@ class Scheduler:
     def _plan_one(self, a: Automation, now: float) -> list[Slot]:
         self._expire_stale(a, now)
         last = self.store.last_slot(a.name)
-        lower = max(a.created_s, now - MAX_LOOKBACK_S, last if last is not None else -1e18)
+        if last is None and a.created_s <= 0:  # no history, no creation time: from now on
+            lower = now - a.on_time_grace_s() - a.jitter_s - 1e-6
+        else:
+            lower = max(a.created_s, now - MAX_LOOKBACK_S, last if last is not None else -1e18)
         due = [s for s in slots_between(a.schedule, lower, now) if s + jitter_for(a, s) <= now]
         grace = a.on_time_grace_s()
         on_time = [s for s in due if now - (s + jitter_for(a, s)) <= grace]
