@@ -107,6 +107,8 @@ def test_a_broken_automation_file_is_named_and_exits_2_in_list(home: Path) -> No
     assert "broken.yaml: broken YAML" in proc.stderr
     assert "typo.yaml: key 'max_catchup_runs': expected int, got str '5'" in proc.stderr
     assert "good: every 3600s" in proc.stdout
+    unknown = tether("agent", "automations", "history", "nope", home=home)
+    assert unknown.returncode == 2 and "no automation 'nope'" in unknown.stderr
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])

@@ -199,10 +199,18 @@ def history_cmd(
     home: Path | None = HomeOption,
 ) -> None:
     """Each slot of NAME, newest first: ran / failed / skipped / missed, reason, run id."""
-    from tether.orchestrate import history
+    from tether.orchestrate import history, load_automations
     from tether.store import open_store
 
-    records = history(open_store(_home(home)), name, limit=limit)
+    root = _home(home)
+    records = history(open_store(root), name, limit=limit)
+    if not records and name not in {a.name for a in load_automations(root)[0]}:
+        print(
+            f"tether: error: NAME: no automation {name!r} in {root / 'automations'} and no "
+            "history of one (tether agent automations list shows them)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
     if as_json:
         print(json.dumps({"automation": name, "slots": [r.to_json() for r in records]}))
         return
