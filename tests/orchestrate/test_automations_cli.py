@@ -71,9 +71,11 @@ def test_schedule_add_list_tick_history_and_inbox(home: Path) -> None:
         "prompt: check\nevery: 10s\nmodel: anthropic/claude-test\ncreated: 2020-01-01T00:00:00+00:00\n"
     )
     tick = tether("agent", "automations", "tick", "--json", home=home)
-    assert tick.returncode == 0, tick.stderr
+    assert tick.returncode == 1, tick.stderr  # a run failed
     ran = json.loads(tick.stdout)["ran"]
-    assert [r["automation"] for r in ran] == ["often"] and ran[0]["status"] == "failed"
+    # the catch-up, and the current slot when one is on time: each failed
+    assert 1 <= len(ran) <= 2
+    assert {(r["automation"], r["status"]) for r in ran} == {("often", "failed")}
 
     hist = json.loads(
         tether("agent", "automations", "history", "often", "--json", home=home).stdout

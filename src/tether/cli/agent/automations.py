@@ -12,7 +12,7 @@
   "finished_s", "tokens", "cost_usd"}]}``.
 - ``automations run [--once]``: the scheduler daemon (Ctrl-C or SIGTERM stops it cleanly:
   running runs stop at their next safe point and are recorded). ``tick``: run what is due
-  now and exit, for system cron or CI. Several of either may share a home: each slot runs
+  now and exit (1 when a run failed, else 0), for system cron or CI. Several of either may share a home: each slot runs
   at most once.
 
 Bad input (an interval like ``5x``, a 6-field cron, an unknown zone, a broken file) exits 2
@@ -145,7 +145,7 @@ def _flag(where: str, prefix: str) -> str:
     """``tether agent schedule add: key 'every'`` -> ``--every``."""
     if where.startswith(prefix + ": key '"):
         key = where[len(prefix) + 7 :].split("'")[0]
-        return "--" + key.replace("_", "-")
+        return "PROMPT" if key == "prompt" else "--" + key.replace("_", "-")
     return where
 
 
@@ -263,11 +263,13 @@ def tick_cmd(
                 }
             )
         )
-        return
-    for slot, status in done:
-        print(f"{slot.automation} {_iso(slot.slot_s)}: {status} (run {slot.run_id})")
-    if not done:
-        print("nothing due")
+    else:
+        for slot, status in done:
+            print(f"{slot.automation} {_iso(slot.slot_s)}: {status} (run {slot.run_id})")
+        if not done:
+            print("nothing due")
+    if any(status == "failed" for _, status in done):
+        raise typer.Exit(1)
 
 
 @automations_app.command("run")
