@@ -45,11 +45,43 @@ APPROVALS = [
     ("decided_unix_s", "REAL", 0, None, 0),
     ("note", "TEXT", 1, "''", 0),
 ]
+AUTOMATION_SLOTS = [
+    ("automation", "TEXT", 1, None, 1),
+    ("slot_unix_s", "REAL", 1, None, 2),
+    ("status", "TEXT", 1, None, 0),
+    ("reason", "TEXT", 1, "''", 0),
+    ("run_id", "TEXT", 0, None, 0),
+    ("owner", "TEXT", 1, "''", 0),
+    ("recorded_unix_s", "REAL", 1, None, 0),
+    ("started_unix_s", "REAL", 0, None, 0),
+    ("finished_unix_s", "REAL", 0, None, 0),
+    ("input_tokens", "INTEGER", 1, "0", 0),
+    ("output_tokens", "INTEGER", 1, "0", 0),
+    ("cost_usd", "REAL", 1, "0", 0),
+]
+INBOX_ITEMS = [
+    ("id", "INTEGER", 0, None, 1),
+    ("key", "TEXT", 1, None, 0),
+    ("title", "TEXT", 1, None, 0),
+    ("detail", "TEXT", 1, "''", 0),
+    ("status", "TEXT", 1, "'open'", 0),
+    ("count", "INTEGER", 1, "1", 0),
+    ("first_seen_unix_s", "REAL", 1, None, 0),
+    ("last_seen_unix_s", "REAL", 1, None, 0),
+    ("status_changed_unix_s", "REAL", 1, None, 0),
+]
+INBOX_RUNS = [
+    ("item_id", "INTEGER", 1, None, 1),
+    ("run_id", "TEXT", 1, None, 2),
+    ("seen_unix_s", "REAL", 1, None, 0),
+]
 NAMES = [
     "m001_rule_stats",
     "m002_rule_cache",
     "m003_regulator_state",
     "m004_approvals",
+    "m005_automation_slots",
+    "m006_inbox",
     "m008_regulator_version",
 ]
 
@@ -80,8 +112,12 @@ def test_migrating_a_blank_database_creates_the_exact_schema(blank: sqlite3.Conn
     assert migrate(blank) == NAMES
 
     assert tables(blank) == {
-        "rule_stats", "rule_cache", "regulator_state", "approvals", "_tether_migrations"
-    }  # fmt: skip
+        "rule_stats", "rule_cache", "regulator_state", "approvals", "_tether_migrations",
+        "automation_slots", "inbox_items", "inbox_runs", "sqlite_sequence",
+    }
+    assert columns(blank, "automation_slots") == AUTOMATION_SLOTS
+    assert columns(blank, "inbox_items") == INBOX_ITEMS
+    assert columns(blank, "inbox_runs") == INBOX_RUNS
     assert columns(blank, "approvals") == APPROVALS
     assert columns(blank, "rule_stats") == RULE_STATS
     assert columns(blank, "rule_cache") == RULE_CACHE

@@ -125,6 +125,64 @@ class Store(Protocol):
         """Release the connection."""
         ...
 
+    # -- automations (SQL in tether.store.automation_slots) ---------------------------------------
+
+    def claim_slots(self, rows: Iterable[tuple[str, float, str, str, str, float]]) -> list[bool]:
+        """Record ``(automation, slot_unix_s, status, reason, owner, now_unix_s)`` rows where the
+        slot has no row yet, in one transaction; per row, whether this call recorded it (the
+        claim: of several schedulers exactly one wins a slot)."""
+        ...
+
+    def update_slot(
+        self,
+        automation: str,
+        slot_s: float,
+        *,
+        status: str,
+        when: tuple[str, ...],
+        fields: dict[str, Any],
+    ) -> bool:
+        """Set a slot's ``status`` (and ``fields``: ``reason``, ``run_id``, ``owner``,
+        ``started_unix_s``, ``finished_unix_s``, ``input_tokens``, ``output_tokens``,
+        ``cost_usd``) if its status is one of ``when``; True if it changed."""
+        ...
+
+    def slot_rows(
+        self, automation: str, *, statuses: tuple[str, ...] = (), limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """An automation's slot rows (dicts keyed by column), newest slot first."""
+        ...
+
+    def last_slot(self, automation: str) -> float | None:
+        """The newest recorded slot of ``automation`` (Unix seconds), or ``None``."""
+        ...
+
+    def slot_usage(self, automation: str, since_s: float) -> tuple[int, float]:
+        """(tokens, USD) spent by the automation's runs of slots at or after ``since_s``."""
+        ...
+
+    # -- inbox (SQL in tether.store.inbox) --------------------------------------------------------
+
+    def inbox_put(
+        self, key: str, title: str, detail: str, run_id: str | None, now_s: float
+    ) -> dict[str, Any]:
+        """Add one occurrence of dedupe ``key`` (create or count again); returns the item as
+        a dict (``id``, ``key``, ``title``, ``detail``, ``status``, ``count``,
+        ``first_seen_unix_s``, ``last_seen_unix_s``, ``status_changed_unix_s``, ``run_ids``)."""
+        ...
+
+    def inbox_items(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Inbox items (as :meth:`inbox_put` returns them), most recently seen first."""
+        ...
+
+    def inbox_get(self, ref: str | int) -> dict[str, Any] | None:
+        """The item with id or dedupe key ``ref``, or ``None``."""
+        ...
+
+    def inbox_set_status(self, item_id: int, status: str, now_s: float) -> bool:
+        """Move an item to ``open``/``acked``/``resolved``/``dismissed``; False if unknown."""
+        ...
+
 
 STORE_URL_ENV = "TETHER_STORE_URL"
 """The environment variable that selects the store (over ``config.yaml``'s ``store:``)."""

@@ -117,6 +117,61 @@ def m004_approvals(db: StepDB) -> None:
 
 
 @migration
+def m005_automation_slots(db: StepDB) -> None:
+    """One row per (automation, slot): the claim and the history (``tether.store.automation_slots``)."""
+    db.execute(
+        """
+        CREATE TABLE automation_slots (
+            automation TEXT NOT NULL,
+            slot_unix_s REAL NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            run_id TEXT,
+            owner TEXT NOT NULL DEFAULT '',
+            recorded_unix_s REAL NOT NULL,
+            started_unix_s REAL,
+            finished_unix_s REAL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (automation, slot_unix_s)
+        )
+        """
+    )
+    db.execute("CREATE INDEX automation_slots_status ON automation_slots (automation, status)")
+
+
+@migration
+def m006_inbox(db: StepDB) -> None:
+    """Inbox items by dedupe key and the runs that raised them (``tether.store.inbox``)."""
+    db.execute(
+        """
+        CREATE TABLE inbox_items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'open',
+            count INTEGER NOT NULL DEFAULT 1,
+            first_seen_unix_s REAL NOT NULL,
+            last_seen_unix_s REAL NOT NULL,
+            status_changed_unix_s REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE inbox_runs (
+            item_id INTEGER NOT NULL REFERENCES inbox_items (id),
+            run_id TEXT NOT NULL,
+            seen_unix_s REAL NOT NULL,
+            PRIMARY KEY (item_id, run_id)
+        )
+        """
+    )
+
+
+@migration
 def m008_regulator_version(db: StepDB) -> None:
     # Optimistic concurrency for regulator state: a save may name the version it read.
     db.execute("ALTER TABLE regulator_state ADD COLUMN version INTEGER NOT NULL DEFAULT 1")

@@ -18,6 +18,8 @@ from typing import Any
 
 from tether.errors import StoreError
 from tether.store import RuleStats
+from tether.store import automation_slots as _slots
+from tether.store import inbox as _inbox
 from tether.store.migrations import migrate
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
@@ -346,3 +348,66 @@ class SQLiteStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    # -- automations (SQL in tether.store.automation_slots) ---------------------------------------
+
+    def claim_slots(self, rows: Iterable[tuple[str, float, str, str, str, float]]) -> list[bool]:
+        """See :meth:`tether.store.Store.claim_slots`."""
+        with self._lock:
+            return _slots.claim(self._connect(), rows)
+
+    def update_slot(
+        self,
+        automation: str,
+        slot_s: float,
+        *,
+        status: str,
+        when: tuple[str, ...],
+        fields: dict[str, Any],
+    ) -> bool:
+        """See :meth:`tether.store.Store.update_slot`."""
+        with self._lock:
+            return _slots.update(
+                self._connect(), automation, slot_s, status=status, when=when, fields=fields
+            )
+
+    def slot_rows(
+        self, automation: str, *, statuses: tuple[str, ...] = (), limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.slot_rows`."""
+        with self._lock:
+            return _slots.rows(self._connect(), automation, statuses=statuses, limit=limit)
+
+    def last_slot(self, automation: str) -> float | None:
+        """See :meth:`tether.store.Store.last_slot`."""
+        with self._lock:
+            return _slots.last_slot(self._connect(), automation)
+
+    def slot_usage(self, automation: str, since_s: float) -> tuple[int, float]:
+        """See :meth:`tether.store.Store.slot_usage`."""
+        with self._lock:
+            return _slots.usage_since(self._connect(), automation, since_s)
+
+    # -- inbox (SQL in tether.store.inbox) --------------------------------------------------------
+
+    def inbox_put(
+        self, key: str, title: str, detail: str, run_id: str | None, now_s: float
+    ) -> dict[str, Any]:
+        """See :meth:`tether.store.Store.inbox_put`."""
+        with self._lock:
+            return _inbox.put(self._connect(), key, title, detail, run_id, now_s)
+
+    def inbox_items(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.inbox_items`."""
+        with self._lock:
+            return _inbox.items(self._connect(), statuses)
+
+    def inbox_get(self, ref: str | int) -> dict[str, Any] | None:
+        """See :meth:`tether.store.Store.inbox_get`."""
+        with self._lock:
+            return _inbox.get(self._connect(), ref)
+
+    def inbox_set_status(self, item_id: int, status: str, now_s: float) -> bool:
+        """See :meth:`tether.store.Store.inbox_set_status`."""
+        with self._lock:
+            return _inbox.set_status(self._connect(), item_id, status, now_s)

@@ -20,8 +20,8 @@ app = typer.Typer(
 
 def register(root: typer.Typer) -> None:
     """Add the ``agent`` group and its sub-commands to the root ``tether`` app."""
-    from tether.cli.agent import automations, run, skills, worktrees
+    from tether.cli.agent import automations, inbox, run, skills, worktrees
 
-    for module in (run, automations, skills, worktrees):
+    for module in (run, automations, inbox, skills, worktrees):
         module.register(app)
     root.add_typer(app, name="agent")
