@@ -1,6 +1,7 @@
 """The approval gate of a governed loop: ask before gated actions run, pause, settle on resume.
 
-Functions over a :class:`~tether.loop.core.Loop` (its part that deals with
+Functions over the :class:`~tether.loop.run_state.RunState` and the run's
+:class:`~tether.loop.services.Services` (the part of a run that deals with
 :class:`~tether.loop.approval.RequireApproval` policies and approval runners; the
 policies and runners themselves live in :mod:`tether.loop.approval`):
 
@@ -18,7 +19,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tether.llm.types import ToolCall, message_from_dict, message_to_dict
 from tether.loop.approval import (
@@ -30,11 +31,12 @@ from tether.loop.approval import (
     approval_store,
     precondition_fingerprint,
 )
+from tether.loop.context import take_observation
+from tether.loop.end import End, finish
 from tether.loop.progress import IterationReport
-from tether.loop.result import LoopResult, LoopStatus
-
-if TYPE_CHECKING:
-    from tether.loop.core import Loop
+from tether.loop.result import LoopStatus
+from tether.loop.run_state import RunState
+from tether.loop.services import Services
 
 __all__ = ["gate", "settle"]
 
@@ -42,22 +44,28 @@ Held = Sequence[tuple[ToolCall, str, RequireApproval | None]]
 """Gated calls with the reason and the policy that gated them (``None``: no longer configured)."""
 
 
-def _runner(loop: Loop) -> ApprovalRunner:
-    if loop.approval_runner is None:
+Settled = End | tuple[IterationReport, dict[str, str]]
+"""What :func:`settle` answers: the run's end, or the paused batch to run with its denied calls."""
+
+
+def _runner(deps: Services) -> ApprovalRunner:
+    if deps.approval_runner is None:
         stdin = sys.stdin
         if stdin is not None and not stdin.closed and stdin.isatty():
-            loop.approval_runner = CLIApproval()
-        elif loop.state_path is not None:
-            loop.approval_runner = HeadlessApproval()
+            deps.approval_runner = CLIApproval()
+        elif deps.state_path is not None:
+            deps.approval_runner = HeadlessApproval()
         else:
-            loop.approval_runner = CLIApproval()  # no terminal and nowhere to pause: it denies
-    return loop.approval_runner
+            deps.approval_runner = CLIApproval()  # no terminal and nowhere to pause: it denies
+    return deps.approval_runner
 
 
-def _gated(loop: Loop, calls: Sequence[ToolCall]) -> list[tuple[ToolCall, str, RequireApproval]]:
+def _gated(
+    deps: Services, calls: Sequence[ToolCall]
+) -> list[tuple[ToolCall, str, RequireApproval]]:
     out = []
     for call in calls:
-        for policy in loop._approvals:
+        for policy in deps.approvals:
             reason = policy.requires(call)
             if reason:
                 out.append((call, reason, policy))
@@ -65,37 +73,41 @@ def _gated(loop: Loop, calls: Sequence[ToolCall]) -> list[tuple[ToolCall, str, R
     return out
 
 
-def _fingerprint(loop: Loop, gated: Held) -> str:
+def _fingerprint(state: RunState, gated: Held) -> str:
     parts = (p.fingerprint(c) if p is not None else "" for c, _, p in gated)
-    return precondition_fingerprint(loop._observation_text, parts)
+    return precondition_fingerprint(state.observation_text, parts)
 
 
 def _held(
-    loop: Loop, report: IterationReport, pending: dict[str, Any]
+    deps: Services, report: IterationReport, pending: dict[str, Any]
 ) -> list[tuple[ToolCall, str, RequireApproval | None]]:
     """The paused calls of ``pending`` with their reasons and (if still configured) policies."""
     reasons = dict(zip(pending["gated"], (r["reason"] for r in pending["requests"]), strict=False))
     out: list[tuple[ToolCall, str, RequireApproval | None]] = []
     for call in report.tool_calls:
         if call.id in reasons:
-            matched = _gated(loop, [call])
+            matched = _gated(deps, [call])
             out.append((call, reasons[call.id], matched[0][2] if matched else None))
     return out
 
 
-async def gate(loop: Loop, index: int, report: IterationReport) -> LoopResult | dict[str, str]:
-    """Ask about gated calls; returns the denied ones (call id → note), or a result that ends
-    the run (denied with ``on_deny="stop"``, or paused awaiting approval)."""
-    assert loop.trace is not None
-    gated = _gated(loop, report.tool_calls)
+async def gate(state: RunState, deps: Services, report: IterationReport) -> End | dict[str, str]:
+    """Ask about the gated calls of ``report``'s batch.
+
+    Returns:
+        The denied calls (call id → note for the model), or an :class:`~tether.loop.end.End`
+        (a call denied with ``on_deny="stop"``, or the run paused awaiting approval).
+    """
+    index = report.index
+    gated = _gated(deps, report.tool_calls)
     if not gated:
         return {}
-    runner = _runner(loop)
+    runner = _runner(deps)
     denied: dict[str, str] = {}
     waiting: list[tuple[ToolCall, str, RequireApproval | None]] = []
     for call, reason, policy in gated:
         request = ApprovalRequest.of(call, reason, index)
-        loop.trace.emit(
+        deps.emit(
             "approval.requested",
             iteration=index,
             tool=call.name,
@@ -111,54 +123,56 @@ async def gate(loop: Loop, index: int, report: IterationReport) -> LoopResult | 
         if verdict is None:
             waiting.append((call, reason, policy))
         elif verdict:
-            loop.trace.emit("approval.granted", iteration=index, tool=call.name, note=note)
+            deps.emit("approval.granted", iteration=index, tool=call.name, note=note)
         else:
-            loop.trace.emit("approval.denied", iteration=index, tool=call.name, note=note)
+            deps.emit("approval.denied", iteration=index, tool=call.name, note=note)
             if policy.on_deny == "stop":
-                return loop._finish(
+                return finish(
+                    state,
+                    deps,
                     LoopStatus.APPROVAL_DENIED,
                     f"{call.name} was not approved: {note}",
-                    text=loop._last_text,
                 )
             denied[call.id] = f"{call.name} was not approved ({note}); do something else"
     if waiting:
-        return _pause(loop, index, report, waiting, _fingerprint(loop, gated))
+        return _pause(state, deps, report, waiting, _fingerprint(state, gated))
     return denied
 
 
 def _pause(
-    loop: Loop,
-    index: int,
+    state: RunState,
+    deps: Services,
     report: IterationReport,
     held: Held,
     fingerprint: str,
     why: str = "",
     store: str | None = None,
-) -> LoopResult:
+) -> End:
     """Park the iteration awaiting a headless decision (state saved, token issued)."""
-    assert loop.trace is not None
-    runner = loop.approval_runner
+    index = report.index
+    runner = deps.approval_runner
     if not isinstance(runner, HeadlessApproval) or store is not None:
         runner = HeadlessApproval(store=store)
-    if loop.state_path is None:
-        return loop._finish(
+    if deps.state_path is None:
+        return finish(
+            state,
+            deps,
             LoopStatus.AWAITING_APPROVAL,
             "an action needs approval but the run has no state_path to pause in",
-            text=loop._last_text,
         )
     requests = [ApprovalRequest.of(c, r, index) for c, r, _ in held]
-    pending = runner.issue(str(loop.state_path), requests)
+    pending = runner.issue(str(deps.state_path), requests)
     pending.update(
         iteration=index,
         fingerprint=fingerprint,
         report=report.to_dict(),
         gated=[c.id for c, _, _ in held],
-        messages=[message_to_dict(m) for m in loop.messages],
+        messages=[message_to_dict(m) for m in state.messages],
     )
-    loop._pending_approval = pending
+    state.pending_approval = pending
     tools = ", ".join(r.tool for r in requests)
     minutes = (pending["expires_s"] - pending["created_s"]) / 60
-    loop.trace.emit(
+    deps.emit(
         "approval.pending",
         iteration=index,
         token=pending["token"],
@@ -166,81 +180,90 @@ def _pause(
         expires_s=pending["expires_s"],
         store=pending["store"],
     )
-    return loop._finish(
+    return finish(
+        state,
+        deps,
         LoopStatus.AWAITING_APPROVAL,
         f"{why}waiting for approval of {tools}: token {pending['token']} (valid {minutes:g} min); "
         f"'tether approve {pending['token']}' or 'tether deny {pending['token']}', then resume from "
-        f"{loop.state_path}",
+        f"{deps.state_path}",
         resumable=True,
-        text=loop._last_text,
     )
 
 
-async def settle(loop: Loop) -> LoopResult | None:
-    """On resume: use the decision on the paused batch, or keep waiting."""
-    assert loop.trace is not None and loop._pending_approval is not None
-    pending = loop._pending_approval
+async def settle(state: RunState, deps: Services) -> Settled:
+    """On resume: use the decision on the paused batch, or keep waiting.
+
+    Returns:
+        An :class:`~tether.loop.end.End` (still waiting, expired, denied with a stop, or paused
+        again because the world changed), or the paused batch's report with the calls that
+        were denied (call id → note), to run now.
+    """
+    assert state.pending_approval is not None
+    pending = state.pending_approval
     token = pending["token"]
     store = approval_store(pending)
-    now = getattr(loop.approval_runner, "clock", time.time)()
+    now = getattr(deps.approval_runner, "clock", time.time)()
     try:
-        answer = loop._approval_answer
+        answer = state.approval_answer
         row = store.get_approval(token)
         if answer is None and row is not None and row["status"] in ("approved", "denied"):
             answer = {"approved": row["status"] == "approved", "via": "tether approve/deny"}
         if (answer is None or answer["via"] == "resume") and now > pending["expires_s"]:
             store.set_approval_status(token, "expired", now_s=now)
-            loop._pending_approval = None
-            loop.messages = []
-            loop.trace.emit("approval.expired", token=token)
-            return loop._finish(
+            state.pending_approval = None
+            state.messages = []
+            deps.emit("approval.expired", token=token)
+            return finish(
+                state,
+                deps,
                 LoopStatus.PENDING_EXPIRED,
                 f"approval token {token} expired before a decision; resume to ask again",
                 resumable=True,
-                text=loop._last_text,
             )
         if answer is None:
-            return loop._finish(
+            return finish(
+                state,
+                deps,
                 LoopStatus.AWAITING_APPROVAL,
                 f"still waiting for approval: token {token}",
                 resumable=True,
-                text=loop._last_text,
             )
         report = IterationReport.from_dict(pending["report"])
-        loop.messages = [message_from_dict(m) for m in pending["messages"]]
-        gated = _held(loop, report, pending)
+        state.messages = [message_from_dict(m) for m in pending["messages"]]
+        gated = _held(deps, report, pending)
         void = False
         if answer["approved"]:
-            loop._take_observation()  # the world may have moved since the request
-            void = _fingerprint(loop, gated) != pending["fingerprint"]
+            take_observation(deps, state)  # the world may have moved since the request
+            void = _fingerprint(state, gated) != pending["fingerprint"]
         store.set_approval_status(
             token, "void" if void else "used", when=("pending", "approved", "denied"), now_s=now
         )
     finally:
         store.close()
-    loop._used_tokens.append(token)
-    loop._added["used_tokens"].append(token)
-    loop._pending_approval = None
+    state.use_token(token)
+    state.pending_approval = None
     if void:
-        loop.trace.emit("approval.void", iteration=report.index, token=token)
+        deps.emit("approval.void", iteration=report.index, token=token)
         return _pause(
-            loop,
-            report.index,
+            state,
+            deps,
             report,
             gated,
-            _fingerprint(loop, gated),
+            _fingerprint(state, gated),
             store=pending["store"],
             why="the world changed since the approval was asked for, so it is void; ",
         )
     if not answer["approved"]:
-        loop.trace.emit("approval.denied", iteration=report.index, token=token, note=answer["via"])
+        deps.emit("approval.denied", iteration=report.index, token=token, note=answer["via"])
         if any(p is None or p.on_deny == "stop" for _, _, p in gated):
-            return loop._finish(
+            return finish(
+                state,
+                deps,
                 LoopStatus.APPROVAL_DENIED,
                 f"denied ({answer['via']}): token {token}",
-                text=loop._last_text,
             )
         denied = {c.id: f"{c.name} was not approved; do something else" for c, _, _ in gated}
-        return await loop._act_and_end(report, denied)
-    loop.trace.emit("approval.granted", iteration=report.index, token=token, note=answer["via"])
-    return await loop._act_and_end(report, {})
+        return report, denied
+    deps.emit("approval.granted", iteration=report.index, token=token, note=answer["via"])
+    return report, {}
