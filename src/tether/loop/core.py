@@ -10,25 +10,14 @@
     result = loop.run()
     result.status, result.reason, result.recommended_action
 
-Each iteration observes (``observe()``, optional), measures the goal
-(``goal_metric``, optional; success ends the run before any token is spent),
-makes one model call whose tool calls are validated, runs them (parallel-safe
-ones concurrently), and lets the policies judge the iteration — ``NoProgress``
-is on by default. Progress is credited to the iteration whose actions caused
-it: the metric measured at the start of iteration *n+1* is the result of
-iteration *n*.
-
-Ceilings — iterations, tokens, wall clock, and optionally USD — are checked
-before every model call and every tool batch. Before a model call the input
-tokens of that call are estimated and counted, and its ``max_tokens`` is
-clamped to what is left, so a run cannot overshoot its token ceiling by the
-size of its own prompt. Reaching a ceiling returns a status, never raises.
-
-With ``state_path`` every step is saved (see :mod:`.state`: a snapshot plus an
-append-only journal, constant cost per step) and :meth:`Loop.resume` continues
-the run, deterministically: stored summaries are reused, never recomputed.
-Actions gated by :class:`~tether.loop.approval.RequireApproval` wait for an
-approval runner; a headless run pauses with a token (see :mod:`.approval`).
+A run is a :class:`~tether.loop.run_state.RunState` (all it changes) and its
+:class:`~tether.loop.services.Services` (model, tools, clock, state file, trace, settings),
+driven through small steps (:mod:`.steps`: begin, observe, judge, plan, gate, act, close)
+until one returns an :class:`~tether.loop.end.End`; ``Loop`` builds both and drives the steps
+(:meth:`Loop.iter` shows them one by one). Ceilings and when each is checked:
+:mod:`.ceilings`. With ``state_path`` the run is saved after each model call and each
+iteration (:mod:`.persist`, :mod:`.state`) and :meth:`Loop.resume` continues it with the same
+prompts. Gated actions wait for an approval runner (:mod:`.gate`, :mod:`.approval`).
 """
 
 from __future__ import annotations
@@ -36,31 +25,31 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
-import signal
-import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from tether.errors import TetherError
 from tether.llm.client import LLM
 from tether.llm.types import Message, Usage
-from tether.loop import context, persist
-from tether.loop.approval import ApprovalError, ApprovalRunner, HeadlessApproval, RequireApproval
+from tether.loop import context
+from tether.loop import gate as gating
+from tether.loop.approval import ApprovalRunner, HeadlessApproval, RequireApproval
 from tether.loop.budget import BudgetReport, CostLimit
 from tether.loop.ceilings import Ceilings, Remaining
-from tether.loop.end import End, finish
+from tether.loop.end import End
+from tether.loop.fields import CeilingField, Forward
+from tether.loop.interrupt import interrupts
 from tether.loop.judge import check_declared_statuses
-from tether.loop.otel import SpanRecorder
 from tether.loop.progress import GoalMetric, IterationReport, NoProgress, PolicyDecision
 from tether.loop.result import LoopResult, LoopStatus
+from tether.loop.resume import rebuild
 from tether.loop.run_state import RunState
-from tether.loop.services import Services
-from tether.loop.state import ArtifactDriftError, SchemaChangedError, StateError, StateFile
+from tether.loop.services import Services, exit_statuses, tool_runner
+from tether.loop.session import Session, aborted
 from tether.loop.steps import Begin, Step, advance
 from tether.loop.summary import DeterministicSummarizer, Summarizer
 from tether.loop.trace import Trace
@@ -74,41 +63,10 @@ Policy = Callable[[IterationReport], PolicyDecision | None]
 _RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "tether_loop_running", default=False
 )
-T = TypeVar("T")
 
 
 class NestedLoopError(TetherError):
     """``run()`` was called from inside a tool of a running loop (a loop cannot host itself)."""
-
-
-class _Forward(Generic[T]):
-    """An attribute of ``Loop`` kept in its run state or services (one place for each value)."""
-
-    def __init__(self, holder: str, name: str, doc: str = "") -> None:
-        self.holder, self.name, self.__doc__ = holder, name, doc
-
-    def __get__(self, obj: Any, objtype: Any = None) -> T:
-        if obj is None:
-            return self  # type: ignore[return-value]
-        return getattr(getattr(obj, self.holder), self.name)  # type: ignore[no-any-return]
-
-    def __set__(self, obj: Any, value: T) -> None:
-        setattr(getattr(obj, self.holder), self.name, value)
-
-
-class _Ceiling(_Forward[T]):
-    """A ceiling of ``Loop``: read from, and written as a new copy of, its ``Ceilings``."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__("services", name, f"The {name} ceiling (see :class:`Ceilings`).")
-
-    def __get__(self, obj: Any, objtype: Any = None) -> T:
-        if obj is None:
-            return self  # type: ignore[return-value]
-        return getattr(obj.services.ceilings, self.name)  # type: ignore[no-any-return]
-
-    def __set__(self, obj: Any, value: T) -> None:
-        obj.services.ceilings = replace(obj.services.ceilings, **{self.name: value})
 
 
 class Loop:
@@ -208,17 +166,7 @@ class Loop:
             max_tokens_per_call=max_tokens_per_call,
             max_tool_calls=max_tool_calls,
         )
-        from tether.tools.invoke import ToolRunner
-
-        runner = ToolRunner(_registry(tools), clock=clock)
-        exits_ = (
-            {name: LoopStatus(status) for name, status in exits.items()}
-            if isinstance(exits, Mapping)
-            else dict.fromkeys(exits, LoopStatus.SUCCESS)
-        )
-        unknown = sorted(set(exits_) - set(runner.tools.names()))
-        if unknown:
-            raise ValueError(f"Loop exits name tools that are not registered: {', '.join(unknown)}")
+        runner = tool_runner(tools, clock)
         path = Path(state_path) if state_path is not None else None
         if isinstance(approval_runner, HeadlessApproval) and path is None:
             raise ValueError("HeadlessApproval pauses the run to resume later: set state_path too")
@@ -232,7 +180,7 @@ class Loop:
             policies=policies_,
             approvals=[p for p in policies_ if isinstance(p, RequireApproval)],
             approval_runner=approval_runner,
-            exits=exits_,
+            exits=exit_statuses(exits, runner),
             observe=observe,
             goal_metric=goal_metric,
             verbatim_iterations=verbatim_iterations,
@@ -247,42 +195,41 @@ class Loop:
         self.on_event = on_event
         self.quiet = quiet
         self.otel = otel
-        self._spans: SpanRecorder | None = None
-        self._session_open = False
+        self._session: Session | None = None
 
-    goal = _Forward[str]("services", "goal")
-    llm = _Forward[LLM]("services", "llm")
-    runner = _Forward[Any]("services", "runner", "The tool runner.")
-    clock = _Forward[Callable[[], float]]("services", "clock")
-    observe = _Forward[Callable[[], Any] | None]("services", "observe")
-    goal_metric = _Forward[GoalMetric | None]("services", "goal_metric")
-    policies = _Forward[list[Any]]("services", "policies")
-    exits = _Forward[dict[str, LoopStatus]]("services", "exits")
-    summarizer = _Forward[Summarizer]("services", "summarizer")
-    verbatim_iterations = _Forward[int]("services", "verbatim_iterations")
-    pinned = _Forward[list[str]]("services", "pinned")
-    state_path = _Forward[Path | None]("services", "state_path")
-    trace_path = _Forward[Any]("services", "trace_path")
-    approval_runner = _Forward[ApprovalRunner | None]("services", "approval_runner")
-    abort = _Forward[threading.Event | None]("services", "abort")
-    trace = _Forward[Trace | None]("services", "trace", "The trace of the latest session.")
-    max_iterations = _Ceiling[int]("max_iterations")
-    token_limit = _Ceiling[int]("token_limit")
-    wall_clock_s = _Ceiling[float]("wall_clock_s")
-    cost_limit_usd = _Ceiling[float | None]("cost_limit_usd")
-    max_tokens_per_call = _Ceiling[int]("max_tokens_per_call")
-    max_tool_calls = _Ceiling[int | None]("max_tool_calls")
-    iteration = _Forward[int]("run_state", "iteration", "Iterations finished.")
-    usage = _Forward[Usage]("run_state", "usage", "Tokens spent (charged work included).")
-    cost_usd = _Forward[float | None]("run_state", "cost_usd", "USD spent (None: unknown).")
-    tool_calls_made = _Forward[int]("run_state", "tool_calls_made", "Tool calls run so far.")
-    messages = _Forward[list[Message]]("run_state", "messages", "The current iteration's.")
-    history = _Forward[list[list[Message]]]("run_state", "history", "Unsummarized iterations.")
-    summaries = _Forward[list[str]]("run_state", "summaries", "The latest summary lines.")
-    summarized = _Forward[int]("run_state", "summarized", "Iterations summarized so far.")
-    summarised = _Forward[int]("run_state", "summarized", "Deprecated: use ``summarized``.")
-    reports = _Forward[list[IterationReport]]("run_state", "reports", "Recent judged iterations.")
-    signals = _Forward[list[str]]("run_state", "signals", "What evaluation noticed.")
+    goal = Forward[str]("services", "goal")
+    llm = Forward[LLM]("services", "llm")
+    runner = Forward[Any]("services", "runner", "The tool runner.")
+    clock = Forward[Callable[[], float]]("services", "clock")
+    observe = Forward[Callable[[], Any] | None]("services", "observe")
+    goal_metric = Forward[GoalMetric | None]("services", "goal_metric")
+    policies = Forward[list[Any]]("services", "policies")
+    exits = Forward[dict[str, LoopStatus]]("services", "exits")
+    summarizer = Forward[Summarizer]("services", "summarizer")
+    verbatim_iterations = Forward[int]("services", "verbatim_iterations")
+    pinned = Forward[list[str]]("services", "pinned")
+    state_path = Forward[Path | None]("services", "state_path")
+    trace_path = Forward[Any]("services", "trace_path")
+    approval_runner = Forward[ApprovalRunner | None]("services", "approval_runner")
+    abort = Forward[threading.Event | None]("services", "abort")
+    trace = Forward[Trace | None]("services", "trace", "The trace of the latest session.")
+    max_iterations = CeilingField[int]("max_iterations")
+    token_limit = CeilingField[int]("token_limit")
+    wall_clock_s = CeilingField[float]("wall_clock_s")
+    cost_limit_usd = CeilingField[float | None]("cost_limit_usd")
+    max_tokens_per_call = CeilingField[int]("max_tokens_per_call")
+    max_tool_calls = CeilingField[int | None]("max_tool_calls")
+    iteration = Forward[int]("run_state", "iteration", "Iterations finished.")
+    usage = Forward[Usage]("run_state", "usage", "Tokens spent (charged work included).")
+    cost_usd = Forward[float | None]("run_state", "cost_usd", "USD spent (None: unknown).")
+    tool_calls_made = Forward[int]("run_state", "tool_calls_made", "Tool calls run so far.")
+    messages = Forward[list[Message]]("run_state", "messages", "The current iteration's.")
+    history = Forward[list[list[Message]]]("run_state", "history", "Unsummarized iterations.")
+    summaries = Forward[list[str]]("run_state", "summaries", "The latest summary lines.")
+    summarized = Forward[int]("run_state", "summarized", "Iterations summarized so far.")
+    summarised = Forward[int]("run_state", "summarized", "Deprecated: use ``summarized``.")
+    reports = Forward[list[IterationReport]]("run_state", "reports", "Recent judged iterations.")
+    signals = Forward[list[str]]("run_state", "signals", "What evaluation noticed.")
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -307,32 +254,12 @@ class Loop:
             pass
         else:
             raise RuntimeError("Loop.run() inside a running event loop: use 'await loop.arun()'")
-        interrupted = threading.Event()
-        previous = _install_interrupt(interrupted, self.quiet)
-        self.services.interrupted = interrupted
-        try:
-            return asyncio.run(self.arun())
-        except KeyboardInterrupt:
-            deps = self.services
+        self.services.interrupted = threading.Event()
+        with interrupts(self.services.interrupted, self.quiet):
             try:
-                deps.trace = Trace(deps.trace_path, on_event=self.on_event)  # the run's was closed
-            except TetherError:
-                deps.trace = None
-            try:
-                end = finish(
-                    self.run_state,
-                    deps,
-                    LoopStatus.ABORTED,
-                    "interrupted (Ctrl-C twice)",
-                    resumable=True,
-                )
-                return end.result
-            finally:
-                if deps.trace is not None:
-                    deps.trace.close()
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+                return asyncio.run(self.arun())
+            except KeyboardInterrupt:
+                return aborted(self.run_state, self.services, self.on_event)
 
     async def arun(self) -> LoopResult:
         """Run to a status (async form of :meth:`run`)."""
@@ -365,7 +292,7 @@ class Loop:
         """
         if _RUNNING.get():
             raise NestedLoopError("Loop.iter() called from inside a running loop's tool")
-        self._open_session()
+        self._session = Session.open(self.run_state, self.services, self.on_event, self.otel)
         step: Step | End = Begin(quiet=self.quiet)
         try:
             while True:
@@ -378,46 +305,7 @@ class Loop:
                 finally:
                     _RUNNING.reset(token)
         finally:
-            self._close_session()
-
-    def _open_session(self) -> None:
-        deps, state = self.services, self.run_state
-        self._spans = (
-            None
-            if self.otel is False
-            else SpanRecorder.if_available(None if self.otel is True else self.otel)
-        )
-        deps.trace = Trace(deps.trace_path, on_event=self._dispatch)
-        try:
-            persist.open_state(state, deps)
-        except BaseException:
-            deps.trace.close()
-            raise
-        state.started = deps.clock() - state.elapsed_before
-        self._session_open = True
-
-    def _close_session(self) -> None:
-        deps, state = self.services, self.run_state
-        if not self._session_open:
-            return
-        self._session_open = False
-        state.elapsed_before = state.elapsed(deps.clock())
-        if deps.trace is not None:
-            deps.trace.close()
-        persist.close_state(deps)
-        if self._spans is not None:
-            self._spans.close()
-
-    def _dispatch(self, event: dict[str, Any]) -> None:
-        """Hand each event to the span recorder, policies that watch events, and ``on_event``."""
-        if self._spans is not None:
-            self._spans(event)
-        for policy in self.services.policies:
-            watch = getattr(policy, "on_loop_event", None)
-            if watch is not None:
-                watch(event)
-        if self.on_event is not None:
-            self.on_event(event)
+            self._session.close(self.run_state, self.services)
 
     # -- budgets -----------------------------------------------------------------------------------
 
@@ -452,7 +340,8 @@ class Loop:
         """
         state = self.run_state
         now = self.services.clock()
-        elapsed = state.elapsed(now) if self._session_open else state.elapsed_before
+        running = self._session is not None and self._session.running
+        elapsed = state.elapsed(now) if running else state.elapsed_before
         return self.services.ceilings.remaining(state, elapsed)
 
     # -- resume ------------------------------------------------------------------------------------
@@ -488,55 +377,16 @@ class Loop:
             ArtifactDriftError: the saved summaries come from another summariser.
             ValueError: an unknown ``extend`` key or a negative extension.
         """
-        state = StateFile(path).load()
-        if state.status and state.status not in persist.RESUMABLE_END:
-            raise StateError(
-                f"{path}: the run ended {state.status} ({state.reason}); nothing to resume", path
-            )
-        saved = {f.name: state.limits.get(f.name) for f in fields(Ceilings)}
-        limits = Ceilings(**{k: v for k, v in saved.items() if v is not None}).extended(
-            extend or {}
-        )
-        options.setdefault("trace_path", state.trace_path)
-        options.setdefault("quiet", False)
-        loop = cls(
-            state.goal,
-            tools,
-            llm,
-            pinned=state.pinned,
-            state_path=path,
-            max_iterations=int(limits.max_iterations),
-            token_limit=int(limits.token_limit),
-            wall_clock_s=float(limits.wall_clock_s),
-            cost_limit_usd=limits.cost_limit_usd,
-            max_tokens_per_call=int(limits.max_tokens_per_call),
-            max_tool_calls=limits.max_tool_calls,
-            verbatim_iterations=int(state.limits["verbatim_iterations"]),
+        return rebuild(
+            cls,
+            path,
+            tools=tools,
+            llm=llm,
+            extend=extend,
+            allow_schema_change=allow_schema_change,
+            allow_artifact_drift=allow_artifact_drift,
             **options,
         )
-        current = persist.schemas(loop.services)
-        changed = sorted(
-            name
-            for name in set(state.tool_schemas) | set(current)
-            if state.tool_schemas.get(name) != current.get(name)
-        )
-        if changed and not allow_schema_change:
-            raise SchemaChangedError(
-                f"{path}: the schema of {', '.join(changed)} changed since the state was saved; "
-                "the saved conversation used the old one (pass allow_schema_change=True to go on)",
-                path,
-                changed,
-            )
-        if state.summariser != loop.summarizer.version and not allow_artifact_drift:
-            raise ArtifactDriftError(
-                f"{path}: the saved summaries were written by {state.summariser!r}, this loop's "
-                f"summarizer is {loop.summarizer.version!r} (pass allow_artifact_drift=True to reuse them)",
-                path,
-                state.summariser,
-                loop.summarizer.version,
-            )
-        persist.restore(loop.run_state, loop.services, state)
-        return loop
 
     @classmethod
     def resume(
@@ -597,22 +447,7 @@ class Loop:
             ApprovalError: the token is not this run's pending one, or was already used.
             ValueError: ``approval`` lacks ``token`` or ``approved``.
         """
-        if approval is None:
-            return
-        if "token" not in approval or "approved" not in approval:
-            raise ValueError('approval must be {"token": ..., "approved": True/False}')
-        token = str(approval["token"])
-        if token in self.run_state.used_tokens:
-            raise ApprovalError(f"approval token {token!r} was already used by this run", token)
-        pending = self.run_state.pending_approval
-        if pending is None or pending["token"] != token:
-            hint = (
-                f"; the pending token is {pending['token']!r}"
-                if pending
-                else "; nothing is pending"
-            )
-            raise ApprovalError(f"approval token {token!r} is unknown to this run{hint}", token)
-        self.run_state.approval_answer = {"approved": bool(approval["approved"]), "via": "resume"}
+        gating.answer(self.run_state, approval)
 
     # -- context -----------------------------------------------------------------------------------
 
@@ -638,35 +473,3 @@ class Loop:
         if self.trace_path is not None and Path(self.trace_path).exists():
             return explain(load_trace(self.trace_path))
         return explain(self.trace.events if self.trace is not None else [])
-
-
-def _install_interrupt(event: threading.Event, quiet: bool) -> Any:
-    """Make the first Ctrl-C set ``event`` (a safe stop) and the second raise; returns the
-    handler to restore, or ``None`` when not on the main thread or Ctrl-C is already handled."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        return None
-
-    def handler(signum: int, frame: Any) -> None:
-        if event.is_set():
-            raise KeyboardInterrupt
-        event.set()
-        if not quiet:
-            print(
-                "tether loop: stopping at the next safe point (Ctrl-C again to stop now)",
-                file=sys.stderr,
-            )
-
-    signal.signal(signal.SIGINT, handler)
-    return previous
-
-
-def _registry(tools: Iterable[Callable[..., Any] | Tool] | ToolRegistry) -> ToolRegistry:
-    if isinstance(tools, ToolRegistry):
-        return tools
-    registry = ToolRegistry()
-    for entry in tools:
-        registry.add(entry if isinstance(entry, Tool) else Tool.from_function(entry))
-    return registry

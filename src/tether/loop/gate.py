@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tether.llm.types import ToolCall, message_from_dict, message_to_dict
 from tether.loop.approval import (
+    ApprovalError,
     ApprovalRequest,
     ApprovalRunner,
     CLIApproval,
@@ -38,7 +39,7 @@ from tether.loop.result import LoopStatus
 from tether.loop.run_state import RunState
 from tether.loop.services import Services
 
-__all__ = ["gate", "settle"]
+__all__ = ["Settled", "answer", "gate", "settle"]
 
 Held = Sequence[tuple[ToolCall, str, RequireApproval | None]]
 """Gated calls with the reason and the policy that gated them (``None``: no longer configured)."""
@@ -267,3 +268,25 @@ async def settle(state: RunState, deps: Services) -> Settled:
         return report, denied
     deps.emit("approval.granted", iteration=report.index, token=token, note=answer["via"])
     return report, {}
+
+
+def answer(state: RunState, approval: Mapping[str, Any] | None) -> None:
+    """Take the answer to the run's pending approval (``{"token": ..., "approved": bool}``),
+    given on resume; ``None`` gives none.
+
+    Raises:
+        ApprovalError: the token is not this run's pending one, or was already used.
+        ValueError: ``approval`` lacks ``token`` or ``approved``.
+    """
+    if approval is None:
+        return
+    if "token" not in approval or "approved" not in approval:
+        raise ValueError('approval must be {"token": ..., "approved": True/False}')
+    token = str(approval["token"])
+    if token in state.used_tokens:
+        raise ApprovalError(f"approval token {token!r} was already used by this run", token)
+    pending = state.pending_approval
+    if pending is None or pending["token"] != token:
+        hint = f"; the pending token is {pending['token']!r}" if pending else "; nothing is pending"
+        raise ApprovalError(f"approval token {token!r} is unknown to this run{hint}", token)
+    state.approval_answer = {"approved": bool(approval["approved"]), "via": "resume"}

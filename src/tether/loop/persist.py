@@ -12,19 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, fields
 from typing import Any
 
 from tether.llm.types import Usage, message_from_dict
+from tether.loop.ceilings import Ceilings
 from tether.loop.progress import IterationReport, MetricSnapshot
 from tether.loop.run_state import RunState
 from tether.loop.services import Services
-from tether.loop.state import LoopState, StateError, StateFile
+from tether.loop.state import (
+    ArtifactDriftError,
+    LoopState,
+    SchemaChangedError,
+    StateError,
+    StateFile,
+)
 
 __all__ = [
     "RESUMABLE_END",
+    "check_compatible",
     "close_state",
     "limits",
+    "load_resumable",
     "open_state",
     "refuse_overwrite",
     "restore",
@@ -209,3 +220,61 @@ def save(state: RunState, deps: Services, **changes: Any) -> None:
     state_file.append(deps.saved, fields, added)
     if state_file is not deps.state_file:
         state_file.close()
+
+
+def load_resumable(
+    path: str | os.PathLike[str], extend: Mapping[str, float]
+) -> tuple[LoopState, Ceilings]:
+    """The run saved at ``path`` and its ceilings with ``extend`` added.
+
+    Raises:
+        StateError: no state at ``path``, or the run ended for good; StateCorrupt /
+            StateVersionError: it cannot be read.
+        ValueError: an unknown ``extend`` key or a negative extension.
+    """
+    state = StateFile(path).load()
+    if state.status and state.status not in RESUMABLE_END:
+        raise StateError(
+            f"{path}: the run ended {state.status} ({state.reason}); nothing to resume", path
+        )
+    saved = {f.name: state.limits.get(f.name) for f in fields(Ceilings)}
+    ceilings = Ceilings(**{k: v for k, v in saved.items() if v is not None})
+    return state, ceilings.extended(extend)
+
+
+def check_compatible(
+    saved: LoopState,
+    deps: Services,
+    path: str | os.PathLike[str],
+    *,
+    allow_schema_change: bool = False,
+    allow_artifact_drift: bool = False,
+) -> None:
+    """Refuse to resume ``saved`` with tools or a summarizer that would change its prompts.
+
+    Raises:
+        SchemaChangedError: a tool's schema differs from the saved one.
+        ArtifactDriftError: the saved summaries come from another summarizer version.
+    """
+    current = schemas(deps)
+    changed = sorted(
+        name
+        for name in set(saved.tool_schemas) | set(current)
+        if saved.tool_schemas.get(name) != current.get(name)
+    )
+    if changed and not allow_schema_change:
+        raise SchemaChangedError(
+            f"{path}: the schema of {', '.join(changed)} changed since the state was saved; "
+            "the saved conversation used the old one (pass allow_schema_change=True to go on)",
+            path,
+            changed,
+        )
+    version = deps.summarizer.version
+    if saved.summariser != version and not allow_artifact_drift:
+        raise ArtifactDriftError(
+            f"{path}: the saved summaries were written by {saved.summariser!r}, this loop's "
+            f"summarizer is {version!r} (pass allow_artifact_drift=True to reuse them)",
+            path,
+            saved.summariser,
+            version,
+        )

@@ -9,7 +9,7 @@ next to the :class:`~tether.loop.run_state.RunState`. The steps never reach back
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ from tether.loop.state import LoopState, StateFile
 from tether.loop.summary import Summarizer
 from tether.loop.trace import Trace
 from tether.tools.invoke import ToolRunner
+from tether.tools.tool import Tool, ToolRegistry
 
-__all__ = ["Services"]
+__all__ = ["Services", "exit_statuses", "tool_runner"]
 
 
 @dataclass
@@ -89,3 +90,34 @@ class Services:
         if self.abort is not None and self.abort.is_set():
             return "abort requested"
         return None
+
+
+def tool_runner(
+    tools: Iterable[Callable[..., Any] | Tool] | ToolRegistry, clock: Callable[[], float]
+) -> ToolRunner:
+    """A runner over ``tools``: functions (schemas from their hints), tools, or a registry."""
+    if isinstance(tools, ToolRegistry):
+        return ToolRunner(tools, clock=clock)
+    registry = ToolRegistry()
+    for entry in tools:
+        registry.add(entry if isinstance(entry, Tool) else Tool.from_function(entry))
+    return ToolRunner(registry, clock=clock)
+
+
+def exit_statuses(
+    exits: Mapping[str, LoopStatus | str] | Iterable[str], runner: ToolRunner
+) -> dict[str, LoopStatus]:
+    """Exit tools by name with the status each ends the run with (names alone: SUCCESS).
+
+    Raises:
+        ValueError: a name is not a registered tool, or a status is not a ``LoopStatus``.
+    """
+    out = (
+        {name: LoopStatus(status) for name, status in exits.items()}
+        if isinstance(exits, Mapping)
+        else dict.fromkeys(exits, LoopStatus.SUCCESS)
+    )
+    unknown = sorted(set(out) - set(runner.tools.names()))
+    if unknown:
+        raise ValueError(f"Loop exits name tools that are not registered: {', '.join(unknown)}")
+    return out
