@@ -131,3 +131,26 @@ def test_plan_refuses_a_call_the_token_ceiling_cannot_hold(tmp_path: Path) -> No
     end = asyncio.run(Plan(1).run(state, deps))
     assert isinstance(end, End) and end.result.status is LoopStatus.BUDGET_EXHAUSTED
     assert "input tokens" in end.result.reason and model.requests == []
+
+
+def test_a_summarizer_with_the_old_spelling_still_works_with_a_warning(tmp_path: Path) -> None:
+    from tether.llm.types import Usage
+    from tether.loop.summary import DeterministicSummarizer, summarise_line, summarize_line
+
+    class OldSpelling:
+        version = "old-1"
+
+        async def summarise(self, index: int, messages: list[object]) -> tuple[str, Usage, None]:
+            return f"- iteration {index}: old", Usage(), None
+
+    model = ScriptedModel([reply(tool_calls=[call("step", n=n)]) for n in (1, 2, 3)])
+    loop = Loop("walk", [step], model, quiet=True, policies=[], max_iterations=3,
+                verbatim_iterations=1, summarizer=OldSpelling())  # fmt: skip
+    with pytest.warns(DeprecationWarning, match="OldSpelling.summarise is deprecated"):
+        loop.run()
+    assert loop.summaries == ["- iteration 1: old", "- iteration 2: old"]
+    assert loop.summarised == loop.summarized == 2
+    assert summarise_line is summarize_line
+    with pytest.warns(DeprecationWarning, match="call summarize"):
+        line, _, _ = asyncio.run(DeterministicSummarizer().summarise(1, []))
+    assert line == "- iteration 1: no tool call"

@@ -101,7 +101,7 @@ class Loop:
             before each model call and each call of a batch: calls past it are not run (the
             model is told) and the run ends BUDGET_EXHAUSTED.
         verbatim_iterations: iterations kept word for word in the prompt; older ones are
-            summarised once, one line each (keeps each call's size bounded).
+            summarized once, one line each (keeps each call's size bounded).
         summarizer: writes those lines (default :class:`~tether.loop.summary.DeterministicSummarizer`;
             :class:`~tether.loop.summary.ModelSummarizer` for a cheaper model).
         pinned: facts to keep in every prompt.
@@ -367,14 +367,14 @@ class Loop:
                 (keys: ``max_iterations``, ``token_limit``, ``wall_clock_s``, ``cost_limit_usd``,
                 ``max_tool_calls``).
             allow_schema_change: accept tools whose schema changed since the save.
-            allow_artifact_drift: reuse summaries written by another summariser version.
+            allow_artifact_drift: reuse summaries written by another summarizer version.
             options: other constructor arguments (``observe``, ``goal_metric``, ``policies``,
                 ``exits``, ``trace_path``, ``approval_runner``, ``summarizer`` ...).
 
         Raises:
             StateError: no state at ``path``; StateCorrupt / StateVersionError: it cannot be read.
             SchemaChangedError: a tool's schema differs from the saved one.
-            ArtifactDriftError: the saved summaries come from another summariser.
+            ArtifactDriftError: the saved summaries come from another summarizer.
             ValueError: an unknown ``extend`` key or a negative extension.
         """
         return rebuild(

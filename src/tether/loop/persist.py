@@ -98,7 +98,7 @@ def restore(state: RunState, deps: Services, saved: LoopState) -> None:
     state.cost_usd = saved.cost_usd
     state.elapsed_before = saved.elapsed_s
     state.summaries = list(saved.summaries)
-    state.summarized = saved.summarised
+    state.summarized = saved.summarized
     state.history = [[message_from_dict(m) for m in past] for past in saved.history]
     state.reports = [IterationReport.from_dict(r) for r in saved.reports]
     state.signals = list(saved.signals)
@@ -140,7 +140,7 @@ def open_state(state: RunState, deps: Services) -> None:
                 model=deps.llm.model,
                 limits=limits(deps),
                 tool_schemas=schemas(deps),
-                summariser=deps.summarizer.version,
+                summarizer=deps.summarizer.version,
                 pinned=deps.pinned,
                 trace_path=str(deps.trace_path) if deps.trace_path is not None else None,
             )
@@ -152,6 +152,7 @@ def open_state(state: RunState, deps: Services) -> None:
                 {"limits": limits(deps), "model": deps.llm.model, "status": "", "reason": ""},
                 {},
             )
+            state_file.snapshot(deps.saved)  # in today's format, whatever version wrote it
     except BaseException:
         state_file.close()
         raise
@@ -210,7 +211,7 @@ def save(state: RunState, deps: Services, **changes: Any) -> None:
         "usage": asdict(state.usage),
         "cost_usd": state.cost_usd,
         "elapsed_s": round(state.elapsed(deps.clock()), 6),
-        "summarised": state.summarized,
+        "summarized": state.summarized,
         "progress": _progress(state),
         "policies": _policy_states(deps),
         "pending_approval": state.pending_approval,
@@ -270,11 +271,11 @@ def check_compatible(
             changed,
         )
     version = deps.summarizer.version
-    if saved.summariser != version and not allow_artifact_drift:
+    if saved.summarizer != version and not allow_artifact_drift:
         raise ArtifactDriftError(
-            f"{path}: the saved summaries were written by {saved.summariser!r}, this loop's "
+            f"{path}: the saved summaries were written by {saved.summarizer!r}, this loop's "
             f"summarizer is {version!r} (pass allow_artifact_drift=True to reuse them)",
             path,
-            saved.summariser,
+            saved.summarizer,
             version,
         )

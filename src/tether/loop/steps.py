@@ -34,6 +34,7 @@ from tether.loop.result import LoopExit, LoopStatus
 from tether.loop.run_state import RunState
 from tether.loop.services import Services
 from tether.loop.state import StateError
+from tether.loop.summary import summarize_with
 from tether.tools.invoke import render_output
 
 __all__ = [
@@ -409,7 +410,7 @@ class Close:
             state.messages = []
         while len(state.history) > deps.verbatim_iterations:
             oldest = state.history.pop(0)
-            line, usage, cost = await deps.summarizer.summarise(state.summarized + 1, oldest)
+            line, usage, cost = await summarize_with(deps.summarizer, state.summarized + 1, oldest)
             state.count(usage, cost, usd_limited=deps.ceilings.cost_limit_usd is not None)
             state.add_summary(line)
         if deps.goal_metric is None or deps.observe is None:
