@@ -41,7 +41,7 @@ def test_a_version_1_state_resumes_and_is_saved_in_todays_format(tmp_path: Path)
 
     old = StateFile(path).load()
     assert (old.summarizer, old.summarized, old.summarised) == ("deterministic-1", 2, 2)
-    assert old.summaries == saved.summaries and old.version == STATE_VERSION
+    assert old.summaries == saved.summaries and old.version == 1
 
     rest = Loop.resume(path, tools=[step], llm=ScriptedModel([reply("done")]), quiet=True,
                        policies=[], extend={"max_iterations": 1})  # fmt: skip

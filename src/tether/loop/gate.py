@@ -6,11 +6,13 @@ Functions over the :class:`~tether.loop.run_state.RunState` and the run's
 policies and runners themselves live in :mod:`tether.loop.approval`):
 
 - :func:`gate` asks the runner about each gated call of a model turn: approved calls run,
-  denied ones end the run or go back to the model, "pending" ones :func:`pause` the run
-  with a token (headless);
-- :func:`settle`, on resume, takes the decision (from ``Loop.resume(approval=...)`` or
-  ``tether approve``), re-observes, and voids the approval if the precondition
-  fingerprint changed.
+  denied ones end the run or go back to the model, "pending" ones pause the run with a
+  token (headless);
+- :func:`answer` takes the decision given to ``Loop.resume(approval=...)``;
+- :func:`settle`, on resume, takes the decision (that one, or ``tether approve``'s),
+  re-observes, and voids the approval if the precondition fingerprint changed.
+
+Normal stops come back as an :class:`~tether.loop.end.End`, never as exceptions.
 """
 
 from __future__ import annotations

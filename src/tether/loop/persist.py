@@ -23,6 +23,7 @@ from tether.loop.progress import IterationReport, MetricSnapshot
 from tether.loop.run_state import RunState
 from tether.loop.services import Services
 from tether.loop.state import (
+    STATE_VERSION,
     ArtifactDriftError,
     LoopState,
     SchemaChangedError,
@@ -152,7 +153,9 @@ def open_state(state: RunState, deps: Services) -> None:
                 {"limits": limits(deps), "model": deps.llm.model, "status": "", "reason": ""},
                 {},
             )
-            state_file.snapshot(deps.saved)  # in today's format, whatever version wrote it
+            if deps.saved.version < STATE_VERSION:  # saved by an older tether: rewrite it
+                deps.saved.version = STATE_VERSION
+                state_file.snapshot(deps.saved)
     except BaseException:
         state_file.close()
         raise

@@ -222,7 +222,6 @@ class LoopState:
                 path,
             )
         data = {_RENAMED.get(k, k): v for k, v in data.items()}
-        data["version"] = STATE_VERSION  # held in today's format from now on
         missing = [f.name for f in fields(cls) if f.name not in data and f.name in _REQUIRED]
         if missing:
             raise StateCorrupt(f"{path}: the state misses {', '.join(missing)}", path)
