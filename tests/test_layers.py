@@ -48,18 +48,7 @@ ALLOWED_PRIVATE_ATTRS = {
     "_runtime_param": "typer's hook name for a parameter filled in at run time",
 }
 
-KNOWN: dict[str, str] = {
-    "private attribute: tether.loop._gating reads ._act_and_end": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._added": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._approval_answer": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._approvals": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._finish": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._last_text": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._observation_text": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._take_observation": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._gating reads ._used_tokens": "loop/core split by line count: _gating reads Loop's private state (loop helper rebuilds it)",
-    "private attribute: tether.loop._persist reads ._started": "loop/core split by line count: _persist reads Loop's private state (loop helper)",
-}
+KNOWN: dict[str, str] = {}
 """Violations present today -> why they are still here (another helper of issue 12 removes them)."""
 
 

@@ -10,7 +10,7 @@ there (not their signatures). Who calls what, and when, in one
     model call, tool calls             every trace event ──> WatchesEvents.on_loop_event(event)
       └── ApprovalRunner.decide(req)   before a gated action runs (RequireApproval)
     Policy(report)                     end of each iteration; may stop the run or add a nudge
-    Summarizer.summarise(i, messages)  once, when iteration i leaves the verbatim window
+    Summarizer.summarize(i, messages)  once, when iteration i leaves the verbatim window
 
 Built-in implementations: policies :class:`~tether.loop.progress.NoProgress`,
 :class:`~tether.loop.budget.CostLimit`, :class:`~tether.loop.approval.RequireApproval`,
@@ -117,7 +117,7 @@ class Summarizer(Protocol):
 
     version: str
 
-    async def summarise(
+    async def summarize(
         self, index: int, messages: list[Message], /
     ) -> tuple[str, Usage, float | None]:
         """The line for iteration ``index`` (1-based) from that iteration's ``messages``.

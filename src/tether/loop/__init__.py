@@ -1,8 +1,10 @@
 """The governed loop: a run toward a goal that cannot run away and always says why it stopped.
 
-``Loop`` (:mod:`.core`) runs Observe → Plan → Act → Evaluate inside ceilings
-(iterations, tokens, wall clock, optional USD) checked before every model call
-and tool batch; :mod:`.progress` holds goal metrics and the ``NoProgress``
+``Loop`` (:mod:`.core`) drives a run's steps (:mod:`.steps`: observe, judge, plan,
+gate, act, close) over its :mod:`.run_state` and :mod:`.services`, inside
+:mod:`.ceilings` (iterations, tokens, wall clock, optional USD) checked before every
+model call and tool batch; :mod:`.gate` and :mod:`.persist` are the approval gate and the
+saving of a run, as functions over its state; :mod:`.progress` holds goal metrics and the ``NoProgress``
 policy; :mod:`.budget` the ``CostLimit`` policy and budget reports;
 :mod:`.approval` gated actions and their runners; :mod:`.state` the saved
 state (snapshot + journal) behind ``Loop.resume``; :mod:`.summary` the
@@ -23,7 +25,9 @@ from tether.loop.approval import (
     RequireApproval,
 )
 from tether.loop.budget import BudgetReport, CostLimit
+from tether.loop.ceilings import Ceilings, Remaining
 from tether.loop.core import Loop, NestedLoopError, Policy
+from tether.loop.end import End
 from tether.loop.explain import Explanation, explain, load_trace
 from tether.loop.otel import SpanRecorder
 from tether.loop.progress import (
@@ -54,8 +58,10 @@ __all__ = [
     "BudgetReport",
     "CLIApproval",
     "CallbackApproval",
+    "Ceilings",
     "CostLimit",
     "DeterministicSummarizer",
+    "End",
     "Explanation",
     "GoalMetric",
     "HeadlessApproval",
@@ -71,6 +77,7 @@ __all__ = [
     "Policy",
     "PolicyDecision",
     "PytestMetric",
+    "Remaining",
     "RequireApproval",
     "SchemaChangedError",
     "SpanRecorder",

@@ -45,8 +45,14 @@ __all__ = [
     "StateVersionError",
 ]
 
-STATE_VERSION = 1
-"""The state format this tether writes; it reads this version and older ones."""
+STATE_VERSION = 2
+"""The state format this tether writes; it reads this version and older ones.
+
+Version 2 spells ``summarizer``/``summarized`` (version 1: ``summariser``/``summarised``).
+"""
+
+_RENAMED = {"summariser": "summarizer", "summarised": "summarized"}
+"""Version 1 field names → today's."""
 
 SNAPSHOT_EVERY = 64
 """Journal records between two snapshots."""
@@ -92,11 +98,11 @@ class SchemaChangedError(StateError):
 
 
 class ArtifactDriftError(StateError):
-    """Stored summaries come from another summariser (``allow_artifact_drift=True`` to reuse them).
+    """Stored summaries come from another summarizer (``allow_artifact_drift=True`` to reuse them).
 
     Attributes:
-        stored: the summariser version stamp in the state.
-        current: the summariser version stamp of the resuming loop.
+        stored: the summarizer version stamp in the state.
+        current: the summarizer version stamp of the resuming loop.
     """
 
     def __init__(
@@ -115,12 +121,12 @@ class LoopState:
         limits: the ceilings (``max_iterations``, ``token_limit``, ``wall_clock_s`` in seconds,
             ``cost_limit_usd``, ``max_tokens_per_call``, ``verbatim_iterations``).
         tool_schemas: a hash of each tool's definition, by name (to detect schema changes).
-        summariser: the version stamp of whatever wrote ``summaries``.
+        summarizer: the version stamp of whatever wrote ``summaries``.
         iteration: iterations finished.
         usage: token totals (:class:`~tether.llm.types.Usage` fields); ``cost_usd`` in USD.
         elapsed_s: seconds the run has been running, over all its sessions.
-        summaries: the last summary lines; ``summarised`` how many iterations were summarised.
-        history: the unsummarised iterations' messages (``message_to_dict`` form).
+        summaries: the last summary lines; ``summarized`` how many iterations were summarized.
+        history: the unsummarized iterations' messages (``message_to_dict`` form).
         reports: the recent iteration reports; ``signals`` what evaluation noticed.
         seen: fingerprints of the actions taken (the last 4,096 distinct ones).
         progress: the evaluation's working values (previous metric, report awaiting its
@@ -136,7 +142,7 @@ class LoopState:
     model: str
     limits: dict[str, Any]
     tool_schemas: dict[str, str]
-    summariser: str
+    summarizer: str
     pinned: list[str] = field(default_factory=list)
     version: int = STATE_VERSION
     iteration: int = 0
@@ -144,7 +150,7 @@ class LoopState:
     cost_usd: float | None = 0.0
     elapsed_s: float = 0.0
     summaries: list[str] = field(default_factory=list)
-    summarised: int = 0
+    summarized: int = 0
     history: list[list[dict[str, Any]]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
@@ -161,9 +167,20 @@ class LoopState:
     #: Fields a journal record extends rather than replaces.
     APPENDED = ("summaries", "history", "reports", "signals", "seen", "used_tokens")
 
+    @property
+    def summariser(self) -> str:
+        """Deprecated spelling of :attr:`summarizer`."""
+        return self.summarizer
+
+    @property
+    def summarised(self) -> int:
+        """Deprecated spelling of :attr:`summarized`."""
+        return self.summarized
+
     def apply(self, record: dict[str, Any]) -> None:
         """Fold one journal record in: ``set`` replaces fields, ``add`` extends lists."""
         for name, value in record.get("set", {}).items():
+            name = _RENAMED.get(name, name)
             if name in _FIELDS and name not in self.APPENDED:
                 setattr(self, name, value)
         for name, items in record.get("add", {}).items():
@@ -178,7 +195,7 @@ class LoopState:
         del self.reports[:-KEEP_REPORTS]
         del self.signals[:-KEEP_SIGNALS]
         del self.seen[:-KEEP_SEEN]
-        keep = max(0, self.iteration - self.summarised)
+        keep = max(0, self.iteration - self.summarized)
         if len(self.history) > keep:
             del self.history[: len(self.history) - keep]
 
@@ -204,6 +221,7 @@ class LoopState:
                 f"to {STATE_VERSION}); upgrade tether to resume it",
                 path,
             )
+        data = {_RENAMED.get(k, k): v for k, v in data.items()}
         missing = [f.name for f in fields(cls) if f.name not in data and f.name in _REQUIRED]
         if missing:
             raise StateCorrupt(f"{path}: the state misses {', '.join(missing)}", path)
@@ -219,7 +237,7 @@ class LoopState:
 
 
 _FIELDS = {f.name for f in fields(LoopState)}
-_REQUIRED = {"goal", "model", "limits", "tool_schemas", "summariser"}
+_REQUIRED = {"goal", "model", "limits", "tool_schemas", "summarizer"}
 
 
 class StateFile:

@@ -1,21 +1,33 @@
 """Summaries of iterations that left the verbatim window: written once, stamped, never redone.
 
-A summariser turns one past iteration's messages into one line. The line is
+A summarizer turns one past iteration's messages into one line. The line is
 computed when the iteration leaves the window, kept in the run's state with the
-summariser's version stamp, and reused on every later prompt and after a
+summarizer's version stamp, and reused on every later prompt and after a
 resume — so a resumed run sends exactly the prompts it would have sent. A
-resumed run whose summariser has another stamp stops with
+resumed run whose summarizer has another stamp stops with
 :class:`~tether.loop.state.ArtifactDriftError` unless told to reuse the old lines.
+
+The method is ``summarize``; ``summarise`` (and ``summarise_line``) are deprecated
+spellings kept for a release: a summarizer that has only ``summarise`` still works, with a
+``DeprecationWarning`` (:func:`summarize_with`).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, Protocol, runtime_checkable
 
 from tether.llm.types import Message, ToolResultMessage, Usage, UserMessage
 
-__all__ = ["DeterministicSummarizer", "ModelSummarizer", "Summarizer"]
+__all__ = [
+    "DeterministicSummarizer",
+    "ModelSummarizer",
+    "Summarizer",
+    "summarise_line",
+    "summarize_line",
+    "summarize_with",
+]
 
 
 @runtime_checkable
@@ -28,14 +40,43 @@ class Summarizer(Protocol):
 
     version: str
 
-    async def summarise(
+    async def summarize(
         self, index: int, messages: list[Message]
     ) -> tuple[str, Usage, float | None]:
         """The line for iteration ``index``, the tokens it cost, and their USD (``None``: unknown)."""
         ...
 
 
-class DeterministicSummarizer:
+async def summarize_with(
+    summarizer: Any, index: int, messages: list[Message]
+) -> tuple[str, Usage, float | None]:
+    """Ask ``summarizer`` for iteration ``index``'s line: its ``summarize``, or (deprecated,
+    with a ``DeprecationWarning``) its ``summarise`` when it has only that."""
+    method = getattr(summarizer, "summarize", None)
+    if method is None:
+        warnings.warn(
+            f"{type(summarizer).__name__}.summarise is deprecated: name the method 'summarize'",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        method = summarizer.summarise
+    line, usage, cost = await method(index, messages)
+    return str(line), usage, cost
+
+
+class _DeprecatedSpelling:
+    """``summarise``, the old spelling of ``summarize``, on the built-in summarizers."""
+
+    async def summarise(
+        self, index: int, messages: list[Message]
+    ) -> tuple[str, Usage, float | None]:
+        """Deprecated: call :meth:`summarize`."""
+        warnings.warn("summarise is deprecated: call summarize", DeprecationWarning, stacklevel=2)
+        summarize = getattr(self, "summarize")  # noqa: B009  (defined by the subclass)
+        return await summarize(index, messages)  # type: ignore[no-any-return]
+
+
+class DeterministicSummarizer(_DeprecatedSpelling):
     """The default: the iteration's calls and how each ended, and what the model said, in one line.
 
     Costs no tokens; the same messages always give the same line.
@@ -43,14 +84,14 @@ class DeterministicSummarizer:
 
     version = "deterministic-1"
 
-    async def summarise(
+    async def summarize(
         self, index: int, messages: list[Message]
     ) -> tuple[str, Usage, float | None]:
         """See :class:`Summarizer`."""
-        return summarise_line(index, messages), Usage(), 0.0
+        return summarize_line(index, messages), Usage(), 0.0
 
 
-def summarise_line(index: int, messages: list[Message]) -> str:
+def summarize_line(index: int, messages: list[Message]) -> str:
     """One deterministic line for a past iteration: its calls and how each ended."""
     calls: list[str] = []
     outcomes: dict[str, str] = {}
@@ -68,7 +109,7 @@ def summarise_line(index: int, messages: list[Message]) -> str:
     return f"- iteration {index}: " + ("; ".join(calls) or "no tool call") + said
 
 
-class ModelSummarizer:
+class ModelSummarizer(_DeprecatedSpelling):
     """Summaries by a (cheaper) model, falling back to the deterministic line on any failure.
 
     Its tokens count against the loop's ceilings like any other call.
@@ -85,12 +126,12 @@ class ModelSummarizer:
         self.max_tokens = max_tokens
         self.version = f"model-1:{self.llm.model}"
 
-    async def summarise(
+    async def summarize(
         self, index: int, messages: list[Message]
     ) -> tuple[str, Usage, float | None]:
         """See :class:`Summarizer`."""
-        fallback = summarise_line(index, messages)
-        prompt = (
+        fallback = summarize_line(index, messages)
+        prompt = (  # word for word as before: another wording would write other lines
             "Summarise this step of an agent's work in one line of at most 30 words: what it did, "
             "what came out. Facts only.\n\n" + fallback + "\n" + _tool_text(messages)
         )
@@ -106,6 +147,10 @@ class ModelSummarizer:
             response.usage,
             response.cost_usd,
         )
+
+
+summarise_line = summarize_line
+"""Deprecated spelling of :func:`summarize_line`."""
 
 
 def _tool_text(messages: list[Message]) -> str:
