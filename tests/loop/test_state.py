@@ -106,7 +106,7 @@ class CountingSummarizer:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    async def summarise(
+    async def summarize(
         self, index: int, messages: list[Message]
     ) -> tuple[str, Usage, float | None]:
         self.calls.append(index)
