@@ -95,7 +95,7 @@ def passes_on(run: int) -> Callable[[], JobResult]:
 
 
 def test_run_sync_answers_each_request_with_its_services_method() -> None:
-    engine, waits = Engine(), []
+    engine, waits = Engine(), list[float]()
     hooks: list[str] = []
 
     def setup(state: dict[str, Any], number: int) -> None:
