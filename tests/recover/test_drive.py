@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -204,3 +204,53 @@ def test_run_async_awaits_the_job_and_the_wait_and_applies_rules_in_a_thread() -
     assert outcome.recovered and outcome.value == "done"
     assert waited == [0.25, 0.5]
     assert engine.threads and threading.get_ident() not in engine.threads
+
+
+class Undoable(RuleRun):
+    """A run whose steps changed something; its rollback is recorded."""
+
+    undone: ClassVar[list[str]] = []
+
+    @property
+    def changes(self) -> list[str]:
+        return ["created build/"]
+
+    def rollback(self) -> list[str]:
+        self.undone.append(self.rule)
+        return ["removed build/"]
+
+
+class UndoableEngine(Engine):
+    def apply_rule(self, request: ApplyRule) -> RuleRun:
+        return Undoable(request.match.rule.name)
+
+
+def test_ctrl_c_after_the_fix_was_judged_keeps_it() -> None:
+    """A verified fix (progress: a new failure underneath) stays when Ctrl-C hits its teardown."""
+    Undoable.undone = []
+    fixes = Rule(
+        name="fix", when=[Fact(fact="stderr", contains="index.lock")], then=[Step(action="noop")]
+    )
+
+    def teardown(state: dict[str, Any], number: int, success: bool) -> None:
+        raise KeyboardInterrupt
+
+    def job() -> JobResult:
+        return JobResult(failure=Failure({"stderr": "a new failure underneath"}, 1))
+
+    gen = recovery(Failure(dict(LOCK), 1), RecoverySettings(teardown=teardown))
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(gen, JobServices(UndoableEngine([Match(fixes)]), job, lambda s: None))
+    assert Undoable.undone == []
+
+
+def test_ctrl_c_during_the_backoff_rolls_the_unverified_fix_back() -> None:
+    Undoable.undone = []
+
+    def wait(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    gen = recovery(Failure(dict(LOCK), 1), RecoverySettings())
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(gen, JobServices(UndoableEngine(), passes_on(1), wait))
+    assert Undoable.undone == ["remove-lock"]

@@ -273,12 +273,19 @@ def _method(services: RecoveryServices, request: Request) -> Callable[[Any], Any
     raise TypeError(f"the recovery flow asked for {request!r}, which is not a request")
 
 
+_TRYING = (RunJob, Sleep, Emit, Rollback)
+"""The requests a fix is tried (and undone) with: while the flow asks only for these after an
+:class:`ApplyRule`, that fix is not yet verified, and an interrupt rolls it back. Any other
+request means the flow has judged it."""
+
+
 def run_sync(gen: Generator[Request, Any, Outcome], services: RecoveryServices) -> Outcome:
     """Drive the recovery flow ``gen`` with blocking calls to ``services``.
 
     A ``KeyboardInterrupt`` (Ctrl-C, or a signal the CLI turns into one) while a fix is
     applied but not yet verified (its backoff or the job's re-run) rolls that fix back
-    before it propagates: an interrupted recovery leaves no unverified change behind.
+    before it propagates: an interrupted recovery leaves no unverified change behind. A fix
+    the flow has judged (promoted, or undone already) is left as it is.
 
     Raises:
         TypeError: a services method returned an awaitable (use :func:`run_async`).
@@ -288,8 +295,8 @@ def run_sync(gen: Generator[Request, Any, Outcome], services: RecoveryServices) 
     try:
         request = next(gen)
         while True:
-            if isinstance(request, ApplyRule | Explore):
-                unverified = None  # the previous fix was judged
+            if not isinstance(request, _TRYING):
+                unverified = None  # the last fix was judged
             failed: Exception | None = None
             try:
                 answer = _method(services, request)(request)
@@ -335,8 +342,8 @@ async def run_async(gen: Generator[Request, Any, Outcome], services: RecoverySer
     try:
         request = next(gen)
         while True:
-            if isinstance(request, ApplyRule | Explore):
-                unverified = None
+            if not isinstance(request, _TRYING):
+                unverified = None  # the last fix was judged
             failed: Exception | None = None
             try:
                 method = _method(services, request)
