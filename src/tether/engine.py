@@ -361,9 +361,9 @@ class Tether:
             )
 
         def emit(kind: str, data: dict[str, Any]) -> None:
-            from tether.recover.loop import RecoveryEvent
+            from tether.recover.events import event_from
 
-            self._emit(RecoveryEvent(kind, data))
+            self._emit(event_from(kind, data))
 
         return ExploreDeps(
             files=self.files,
@@ -572,7 +572,7 @@ class Tether:
             :class:`~tether.recover.loop.Outcome` (``None`` when the first run passed,
             or recovery could not run).
         """
-        from tether.recover.loop import Failure, JobResult, recovery, run_sync
+        from tether.recover.loop import Failure, JobResult, JobServices, recovery, run_sync
         from tether.recover.shell import CommandJob
 
         if job is None:
@@ -603,8 +603,8 @@ class Tether:
         if initial.failure is None:
             return last[-1], None
         try:
-            gen = recovery(initial.failure, settings, self._services(), clock=self.clock)
-            outcome = run_sync(gen, run_job, self._apply_request, self.sleep, self._explore_request)
+            gen = recovery(initial.failure, settings, clock=self.clock)
+            outcome = run_sync(gen, JobServices(self._services(), run_job, self.sleep))
         except Exception as exc:
             if getattr(exc, "__tether_propagate__", False):
                 raise
@@ -616,7 +616,7 @@ class Tether:
 
     def _apply_request(self, request: Any) -> RuleRun:
         from tether.actions.run import RuleRun
-        from tether.recover.loop import RecoveryEvent
+        from tether.recover.events import RuleApplied
 
         rule, context = request.match.rule, request.context
         unknown = context.get("cwd_unknown")
@@ -637,9 +637,7 @@ class Tether:
         else:  # the job's directory is passed to every action: no process-wide state
             run = self._apply(rule, request.match.captures, context)
         steps = [(s.action, s.ok, s.result if s.ok else s.error) for s in run.steps]
-        self._services().emit(
-            RecoveryEvent("applied", {"rule": run.rule, "steps": steps, "error": run.error})
-        )
+        self._services().emit(RuleApplied(run.rule, steps, run.error))
         return run
 
     def _knows_directory(self, rule: Rule) -> bool:
@@ -698,7 +696,7 @@ class Tether:
 
 
 class _Services:
-    """The engine seen through recovery's :class:`~tether.recover.loop.RecoveryServices`
+    """The engine seen through recovery's :class:`~tether.recover.drive.EngineServices`
     protocol: what ``@mark`` and the recovery drivers are given instead of the engine."""
 
     def __init__(self, engine: Tether) -> None:

@@ -196,7 +196,7 @@ def test_no_rule_fired_keeps_the_context_in_the_observations(work: Path, home: P
 def test_ctrl_c_during_the_re_run_rolls_the_unverified_fix_back(tmp_path: Path) -> None:
     from tether.actions.fix import FixContext
     from tether.actions.run import RuleRun
-    from tether.recover.loop import ApplyRule, JobResult, RunJob, run_sync
+    from tether.recover.loop import ApplyRule, JobResult, JobServices, RunJob, run_sync
 
     def recovery():  # type: ignore[no-untyped-def]
         run = yield ApplyRule(None, {})  # type: ignore[arg-type]
@@ -213,6 +213,11 @@ def test_ctrl_c_during_the_re_run_rolls_the_unverified_fix_back(tmp_path: Path) 
         assert (tmp_path / "made-by-the-fix").is_dir()
         raise KeyboardInterrupt
 
+    class Engine:  # only what this drive asks the engine for
+        def apply_rule(self, request: ApplyRule) -> RuleRun:
+            return apply(request)
+
+    services = JobServices(Engine(), job, lambda s: None)  # type: ignore[arg-type]
     with pytest.raises(KeyboardInterrupt):
-        run_sync(recovery(), job, apply, lambda s: None)
+        run_sync(recovery(), services)
     assert not (tmp_path / "made-by-the-fix").exists()

@@ -7,7 +7,8 @@ On an exception (``Exception`` subclasses; ``KeyboardInterrupt`` and
 ``SystemExit`` pass straight through) the context is built from
 ``context_from(*args, exc, **kwargs)`` and enriched with ``error``,
 ``error_type``, ``traceback`` and ``function`` where ``context_from`` did not
-set them; then the shared recovery loop runs (``tether.recover.loop``). If
+set them; then the shared recovery flow runs (``tether.recover.flow``, driven by
+``tether.recover.drive``). If
 recovery does not succeed the caller gets the user's own exception object,
 unchanged but for a note (``exc.add_note``) saying what was tried. An error
 inside tether is noted on that exception and warned about; it never replaces it.
@@ -28,7 +29,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypedDict, TypeVar, 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from tether.recover.loop import JobResult, Outcome, RecoveryServices, RecoverySettings
+    from tether.recover.drive import EngineServices
+    from tether.recover.flow import Flow
+    from tether.recover.model import JobResult, Outcome, RecoverySettings
 
 __all__ = ["MarkOptions", "MarkSettings", "Marked", "mark"]
 
@@ -140,7 +143,7 @@ def _state(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         return {}
 
 
-def exploration_switched_on(services: RecoveryServices) -> bool:
+def exploration_switched_on(services: EngineServices) -> bool:
     """Whether explorable marked functions may explore: ``TETHER_EXPLORE=1`` or ``engine.explore``."""
     flag = os.environ.get("TETHER_EXPLORE", "").strip().lower()
     if flag in ("1", "true", "yes", "on"):
@@ -151,7 +154,7 @@ def exploration_switched_on(services: RecoveryServices) -> bool:
 
 
 def _settings(
-    services: RecoveryServices, s: MarkSettings, fn: Callable[..., Any], state: dict[str, Any]
+    services: EngineServices, s: MarkSettings, fn: Callable[..., Any], state: dict[str, Any]
 ) -> RecoverySettings:
     return services.settings(
         max_retries=s.max_retries,
@@ -183,19 +186,20 @@ def _surface(
 
 
 def _begin(
-    services: RecoveryServices,
+    services: EngineServices,
     s: MarkSettings,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     exc: Exception,
-) -> Any:
-    """The recovery generator for a marked call that raised ``exc``."""
-    from tether.recover.loop import Failure, recovery
+) -> Flow[Outcome]:
+    """The recovery flow for a marked call that raised ``exc``."""
+    from tether.recover.flow import recovery
+    from tether.recover.model import Failure
 
     first = Failure(_context(s, fn, args, kwargs, exc), exc)
     settings = _settings(services, s, fn, _state(fn, args, kwargs))
-    return recovery(first, settings, services, clock=services.clock)
+    return recovery(first, settings, clock=services.clock)
 
 
 def _internal(problem: Exception) -> Exception:
@@ -207,7 +211,7 @@ def _internal(problem: Exception) -> Exception:
 
 
 def _finish(
-    services: RecoveryServices,
+    services: EngineServices,
     s: MarkSettings,
     exc: Exception,
     outcome: Outcome | None,
@@ -221,7 +225,7 @@ def _finish(
     raise _surface(exc, outcome, internal)
 
 
-def _not_exploring_notice(services: RecoveryServices, s: MarkSettings) -> None:
+def _not_exploring_notice(services: EngineServices, s: MarkSettings) -> None:
     """Say once why an explorable function's failure was not explored when it is switched off
     (when it is on, the engine says why it could not explore: no model, no key ...)."""
     if s.explorable and not exploration_switched_on(services):
@@ -232,17 +236,17 @@ def _not_exploring_notice(services: RecoveryServices, s: MarkSettings) -> None:
 
 
 @overload
-def mark(services: RecoveryServices, fn: Callable[P, R], /) -> Marked[P, R]: ...
+def mark(services: EngineServices, fn: Callable[P, R], /) -> Marked[P, R]: ...
 
 
 @overload
 def mark(
-    services: RecoveryServices, fn: None = None, /, **options: Unpack[MarkOptions]
+    services: EngineServices, fn: None = None, /, **options: Unpack[MarkOptions]
 ) -> Callable[[Callable[P, R]], Marked[P, R]]: ...
 
 
 def mark(
-    services: RecoveryServices,
+    services: EngineServices,
     fn: Callable[..., Any] | None = None,
     /,
     **options: Unpack[MarkOptions],
@@ -250,7 +254,7 @@ def mark(
     """Wrap ``fn`` so that its failures are recovered with the engine's rules.
 
     Args:
-        services: the engine's :class:`~tether.recover.loop.RecoveryServices` (``Tether.mark``
+        services: the engine's :class:`~tether.recover.drive.EngineServices` (``Tether.mark``
             passes its own).
         fn: the function, when used bare (``@t.mark``).
         **options: the settings of :class:`MarkOptions` (``max_retries``, ``rules``,
@@ -284,7 +288,7 @@ def mark(
 
 
 def _sync_wrapper(
-    services: RecoveryServices, fn: Callable[..., Any], s: MarkSettings
+    services: EngineServices, fn: Callable[..., Any], s: MarkSettings
 ) -> Callable[..., Any]:
     if not s.enabled:
 
@@ -295,7 +299,8 @@ def _sync_wrapper(
         return passthrough
 
     def recover(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from tether.recover.loop import Failure, JobResult, run_sync
+        from tether.recover.drive import JobServices, run_sync
+        from tether.recover.model import Failure, JobResult
 
         def job() -> JobResult:
             try:
@@ -306,7 +311,7 @@ def _sync_wrapper(
         outcome = internal = None
         try:
             gen = _begin(services, s, fn, args, kwargs, exc)
-            outcome = run_sync(gen, job, services.apply_rule, services.sleep, services.explore)
+            outcome = run_sync(gen, JobServices(services, job, services.sleep))
         except Exception as problem:
             internal = _internal(problem)
         return _finish(services, s, exc, outcome, internal)
@@ -322,7 +327,7 @@ def _sync_wrapper(
 
 
 def _async_wrapper(
-    services: RecoveryServices, fn: Callable[..., Any], s: MarkSettings
+    services: EngineServices, fn: Callable[..., Any], s: MarkSettings
 ) -> Callable[..., Any]:
     if not s.enabled:
 
@@ -335,7 +340,8 @@ def _async_wrapper(
     async def recover(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         import asyncio
 
-        from tether.recover.loop import Failure, JobResult, run_async
+        from tether.recover.drive import JobServices, run_async
+        from tether.recover.model import Failure, JobResult
 
         async def job() -> JobResult:
             try:
@@ -353,7 +359,7 @@ def _async_wrapper(
         try:
             services.prepare()  # read rules and actions before the event-loop driven part
             gen = _begin(services, s, fn, args, kwargs, exc)
-            outcome = await run_async(gen, job, services.apply_rule, sleep, services.explore)
+            outcome = await run_async(gen, JobServices(services, job, sleep))
         except Exception as problem:
             internal = _internal(problem)
         return _finish(services, s, exc, outcome, internal)
