@@ -112,8 +112,15 @@ def test_migrating_a_blank_database_creates_the_exact_schema(blank: sqlite3.Conn
     assert migrate(blank) == NAMES
 
     assert tables(blank) == {
-        "rule_stats", "rule_cache", "regulator_state", "approvals", "_tether_migrations",
-        "automation_slots", "inbox_items", "inbox_runs", "sqlite_sequence",
+        "rule_stats",
+        "rule_cache",
+        "regulator_state",
+        "approvals",
+        "_tether_migrations",
+        "automation_slots",
+        "inbox_items",
+        "inbox_runs",
+        "sqlite_sequence",
     }
     assert columns(blank, "automation_slots") == AUTOMATION_SLOTS
     assert columns(blank, "inbox_items") == INBOX_ITEMS
