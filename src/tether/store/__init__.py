@@ -104,6 +104,24 @@ class Store(Protocol):
         """Release the connection."""
         ...
 
+    # -- agent task memory (SQL in tether.store.tasks) --------------------------------------------
+
+    def record_task_run(self, run: dict[str, Any], title: str) -> None:
+        """Append one agent run (``task_runs`` columns) and update its task, atomically."""
+        ...
+
+    def list_tasks(self, task_key: str | None = None) -> list[dict[str, Any]]:
+        """Every task (or ``task_key``'s), most recently run first."""
+        ...
+
+    def list_task_runs(self, task_key: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ``limit`` runs of ``task_key``, newest first."""
+        ...
+
+    def delete_tasks(self, task_key: str | None = None) -> int:
+        """Forget every task (or ``task_key``) and its runs; returns how many tasks went."""
+        ...
+
 
 def store_url(home: str | os.PathLike[str] | None = None) -> str:
     """The URL of the store for ``home`` (resolved as :func:`tether.home.resolve_home` does):

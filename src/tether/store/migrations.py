@@ -78,6 +78,14 @@ def m004_approvals(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_tasks(db: sqlite3.Connection) -> None:
+    from tether.store.tasks import SCHEMA
+
+    for statement in SCHEMA:
+        db.execute(statement)
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the steps ``db`` has not seen, in one write transaction; returns their names.
 
