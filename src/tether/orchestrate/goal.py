@@ -199,6 +199,12 @@ class Spending:
         }
 
 
+def _shared_ceiling(reason: str) -> bool:
+    """Whether a round's BUDGET_EXHAUSTED came from the shared budget (tokens, USD, seconds)
+    rather than the per-round iteration ceiling (read as ``LoopResult.raise_for_status`` does)."""
+    return reason.partition(" ceiling")[0].strip() != "iterations"
+
+
 def _add_cost(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b
 
@@ -442,8 +448,12 @@ class Goal:
             if decided is not None:
                 result.status, result.reason = decided
                 break
-            if isinstance(left(), str) and outcome.status == "BUDGET_EXHAUSTED":
-                result.status, result.reason = "BUDGET_EXHAUSTED", str(left())
+            if outcome.status == "BUDGET_EXHAUSTED" and _shared_ceiling(outcome.reason):
+                room = left()
+                result.status = "BUDGET_EXHAUSTED"
+                result.reason = (
+                    f"round {index}: {room if isinstance(room, str) else outcome.reason}"
+                )
                 break
         else:
             last = previous.note if previous is not None else ""
