@@ -43,7 +43,13 @@ APPROVALS = [
     ("decided_unix_s", "REAL", 0, None, 0),
     ("note", "TEXT", 1, "''", 0),
 ]
-NAMES = ["m001_rule_stats", "m002_rule_cache", "m003_regulator_state", "m004_approvals"]
+NAMES = [
+    "m001_rule_stats",
+    "m002_rule_cache",
+    "m003_regulator_state",
+    "m004_approvals",
+    "m007_tasks",
+]
 
 
 def columns(db: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:
@@ -72,12 +78,14 @@ def test_migrating_a_blank_database_creates_the_exact_schema(blank: sqlite3.Conn
     assert migrate(blank) == NAMES
 
     assert tables(blank) == {
-        "rule_stats", "rule_cache", "regulator_state", "approvals", "_tether_migrations"
+        "rule_stats", "rule_cache", "regulator_state", "approvals", "_tether_migrations",
+        "tasks", "task_runs",
     }  # fmt: skip
     assert columns(blank, "approvals") == APPROVALS
     assert columns(blank, "rule_stats") == RULE_STATS
     assert columns(blank, "rule_cache") == RULE_CACHE
     assert columns(blank, "regulator_state") == REGULATOR_STATE
+    assert "last_run_id" in [c[0] for c in columns(blank, "tasks")]
     rows = applied(blank)
     assert [name for name, _ in rows] == NAMES
     for _, when in rows:

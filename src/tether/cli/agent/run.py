@@ -89,7 +89,7 @@ def _agent(
     prompt: str,
     project: Project,
     *,
-    model: str | None,
+    model: Any,
     skill: str | None,
     allow_commands: bool,
     budget: Budget,
@@ -235,6 +235,7 @@ def goal(
 ) -> None:
     """Run worker rounds until CONDITION is verified (exit 0 GOAL_MET, 1 otherwise, 130 Ctrl-C)."""
     from tether.orchestrate import Evaluator, Goal, task_key
+    from tether.orchestrate.project import load_model
     from tether.store import open_store
 
     project = _project(cwd, home)
@@ -247,8 +248,6 @@ def goal(
                 "(or set engine.llm_secondary)",
                 param_hint="--verify",
             )
-        from tether.orchestrate.project import load_model
-
         evaluator = Evaluator(load_model(judge_model, project)) if judge_model else None
     with bad_input("--protect"):
         spec = Goal(
@@ -261,12 +260,14 @@ def goal(
         )
     key = task or task_key(condition + "\n" + prompt)
     printer = _printer(json_output)
+    with bad_input("--model"):
+        worker_model = load_model(model, project)  # once: every round talks to the same model
 
     def make_run(round_prompt: str, room: Budget, run_id: str) -> AgentRun:
         return _agent(
             round_prompt,
             project,
-            model=model,
+            model=worker_model,
             skill=skill,
             allow_commands=allow_commands,
             budget=room,
