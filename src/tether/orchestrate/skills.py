@@ -106,7 +106,7 @@ def _parse(path: Path, folder: str, source: str) -> Skill | SkillProblem:
     if not sep:
         return SkillProblem(path, "", "the frontmatter is not closed by a '---' line")
     try:
-        meta = yaml.safe_load(head)
+        meta = yaml.load(head, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
@@ -201,12 +201,29 @@ class Skills:
         return "\n".join(lines)
 
     def load_skill_tool(self) -> Any:
-        """The ``load_skill(name)`` tool over these skills (a :class:`tether.tools.Tool`)."""
+        """The ``load_skill(name)`` tool over these skills (a :class:`tether.tools.Tool`).
+
+        Its schema is written out rather than built from type hints: building it costs a few ms
+        per run, and the function checks its one argument itself.
+        """
         from tether.tools.tool import Tool
 
-        def load_skill(name: str) -> str:
-            """Read a skill's instructions by its name (one of the SKILLS listed)."""
+        def load_skill(name: Any) -> str:
+            if not isinstance(name, str):
+                raise SkillError(f"skill name must be a string, got {type(name).__name__}")
             skill = self.get(name)
             return f"# Skill: {skill.name}\n{skill.body}"
 
-        return Tool.from_function(load_skill, parallel_safe=True)
+        return Tool(
+            name="load_skill",
+            fn=load_skill,
+            description="Read a skill's instructions by its name (one of the SKILLS listed).",
+            parameters={
+                "type": "object",
+                "properties": {"name": {"type": "string", "description": "the skill's name"}},
+                "required": ["name"],
+                "additionalProperties": False,
+            },
+            timeout_s=10.0,
+            parallel_safe=True,
+        )
