@@ -202,3 +202,12 @@ def test_a_verifier_that_hangs_is_killed_at_its_timeout(repo: Path) -> None:
     run = result.rounds[0].verifier
     assert run.timed_out and run.exit_code is None and run.duration_s < 10
     assert result.status == "GOAL_NOT_MET"
+
+
+def test_a_no_progress_round_is_never_judged_met(repo: Path) -> None:
+    judge = ScriptedModel([verdict(True)] * 2)
+    worker = ScriptedModel([reply(tool_calls=[call("read_file", path="calc.py")])] * 8)
+    goal = Goal("the tests pass", evaluator=Evaluator(judge), max_rounds=1)
+    result, _ = goal_run(goal, repo, worker, budget=Budget(max_iterations=8))
+    assert result.rounds[0].loop_status == "NO_PROGRESS"
+    assert result.status == "GOAL_NOT_MET" and judge.requests == []

@@ -199,3 +199,51 @@ def test_project_instructions_are_bounded(tmp_path: Path, home: Path) -> None:
     assert "# From CLAUDE.md" in plan.system_prompt and "cut at" in plan.system_prompt
     assert len(plan.system_prompt) < MAX_INSTRUCTION_BYTES + 2000
     assert plan.instruction_files == ("CLAUDE.md",)
+
+
+ECHO = Path(__file__).resolve().parents[1] / "tools" / "mcp_servers" / "echo_server.py"
+
+
+def test_mcp_servers_from_the_projects_mcp_json_join_the_run(tmp_path: Path, home: Path) -> None:
+    pytest.importorskip("mcp")
+    from tether.testing import call
+
+    root = tmp_path / "p"
+    root.mkdir()
+    servers = {"mcpServers": {"echo": {"command": sys.executable, "args": [str(ECHO)]}}}
+    (root / ".mcp.json").write_text(json.dumps(servers))
+    model = ScriptedModel([reply(tool_calls=[call("echo__echo", text="via-mcp")]), reply("ok")])
+    run = AgentRun("echo", project=Project.at(root, home=home), model=model)
+    assert run.plan().mcp_servers == ("echo",)
+    result = run.run()
+    assert "echo__echo" in model.requests[0].tools
+    assert (
+        result.tool_results[0]["status"] == "ok" and "via-mcp" in result.tool_results[0]["content"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("{not json", ".mcp.json: cannot read as JSON"),
+        ('{"mcpServers": []}', "'mcpServers'"),
+        ('{"mcpServers": {"x": {"command": "y", "argz": []}}}', "mcpServers.x.argz: unknown key"),
+        (
+            '{"mcpServers": {"x": {"command": "y", "args": "z"}}}',
+            "mcpServers.x.args: expected a list",
+        ),
+    ],
+)
+def test_a_broken_mcp_json_names_the_file_and_key(tmp_path: Path, text: str, where: str) -> None:
+    root = project(tmp_path, "MODEL = ScriptedModel([])\n")
+    (root / ".mcp.json").write_text(text)
+    done = tether("run", "x", "--cwd", str(root), "--dry-run", cwd=tmp_path)
+    assert done.returncode == 2 and where in done.stderr, done.stderr
+
+
+def test_memory_show_without_a_home_creates_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "bare"
+    root.mkdir()
+    done = tether("memory", "show", "--json", "--cwd", str(root), cwd=tmp_path)
+    assert (done.returncode, json.loads(done.stdout)) == (0, [])
+    assert not (root / ".tether").exists()

@@ -68,6 +68,17 @@ def _budget(
     return Budget(max_iterations, token_limit, cost_limit_usd, wall_clock_s)
 
 
+def _store(project: Project, *, memory: bool, dry_run: bool) -> Any:
+    """The store a run records to; a dry run only reads memory, and only from a store that
+    already exists (it creates nothing)."""
+    from tether.store import open_store, store_url
+
+    if not dry_run:
+        return open_store(project.home)
+    exists = Path(store_url(project.home).removeprefix("sqlite://")).is_file()
+    return open_store(project.home) if memory and exists else None
+
+
 def _printer(json_output: bool) -> Callable[[dict[str, Any]], None]:
     """Trace events to the terminal: turn text to stdout, tool lines to stderr."""
 
@@ -159,8 +170,6 @@ def run(
     memory: bool = typer.Option(False, "--memory", help="Show the task's memory to the model."),
 ) -> None:
     """Run one governed agent over the project's workspace (exit 0 success, 1 not, 130 Ctrl-C)."""
-    from tether.store import open_store
-
     project = _project(cwd, home)
     budget = _budget(max_iterations, token_limit, cost_limit_usd, wall_clock_s)
     agent = _agent(
@@ -174,7 +183,7 @@ def run(
         memory=memory,
         on_event=_printer(json_output),
     )
-    store = open_store(project.home) if memory or not dry_run else None
+    store = _store(project, memory=memory, dry_run=dry_run)
     if dry_run:
         _show_plan(agent.plan(store).to_dict(), json_output)
         return
@@ -236,7 +245,6 @@ def goal(
     """Run worker rounds until CONDITION is verified (exit 0 GOAL_MET, 1 otherwise, 130 Ctrl-C)."""
     from tether.orchestrate import Evaluator, Goal, task_key
     from tether.orchestrate.project import load_model
-    from tether.store import open_store
 
     project = _project(cwd, home)
     budget = _budget(max_iterations, token_limit, cost_limit_usd, wall_clock_s)
@@ -277,7 +285,7 @@ def goal(
             run_id=run_id,
         )
 
-    store = open_store(project.home) if memory or not dry_run else None
+    store = _store(project, memory=memory, dry_run=dry_run)
     if dry_run:
         plan = make_run(spec.first_prompt(prompt), budget, "dry-run").plan(store).to_dict()
         plan.update(
@@ -336,10 +344,10 @@ def memory_show(
 ) -> None:
     """Show the remembered tasks, newest first."""
     from tether.orchestrate import Memory
-    from tether.store import open_store
 
     project = _project(cwd, home)
-    tasks = Memory(open_store(project.home)).tasks(task)
+    store = _store(project, memory=True, dry_run=True)  # read only: a missing store is no tasks
+    tasks = Memory(store).tasks(task) if store is not None else []
     if json_output:
         typer.echo(json.dumps([t.to_dict() for t in tasks], indent=2, default=str))
         return
