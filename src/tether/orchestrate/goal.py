@@ -26,11 +26,6 @@ Statuses: ``GOAL_MET``, ``GOAL_NOT_MET`` (rounds exhausted), ``IMPOSSIBLE``,
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +36,7 @@ from tether.errors import ConfigError
 from tether.orchestrate.evaluator import Evaluator, Evidence, Verdict
 from tether.orchestrate.memory import Memory
 from tether.orchestrate.run import AgentRun, Budget, new_run_id
+from tether.orchestrate.verify import VerifierRun, diff_stat, git_output, run_verifier, snapshot
 
 __all__ = ["GOAL_STATUSES", "Goal", "GoalError", "GoalResult", "Round", "Spending", "VerifierRun"]
 
@@ -50,104 +46,9 @@ GOAL_STATUSES = ("GOAL_MET", "GOAL_NOT_MET", "IMPOSSIBLE", "EVALUATOR_ERROR")
 _STOPPING = ("ERROR", "ABORTED", "AWAITING_APPROVAL", "PENDING_EXPIRED")
 """Loop statuses that end the goal run at once, with that status."""
 
-OUTPUT_TAIL_CHARS = 4000
-"""Characters of verifier output kept (the end of it)."""
-
 
 class GoalError(ConfigError):
     """A goal run is mis-configured (no way to decide, a bad protect path …)."""
-
-
-@dataclass(frozen=True)
-class VerifierRun:
-    """One run of the verifier command: ``command``, ``exit_code`` (``None`` on timeout),
-    ``output`` (stdout+stderr tail), ``timed_out``, ``duration_s``."""
-
-    command: str
-    exit_code: int | None
-    output: str
-    timed_out: bool
-    duration_s: float
-
-    @property
-    def passed(self) -> bool:
-        """Exit code 0, in time."""
-        return self.exit_code == 0 and not self.timed_out
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "command": self.command,
-            "exit_code": self.exit_code,
-            "output": self.output,
-            "timed_out": self.timed_out,
-            "duration_s": round(self.duration_s, 3),
-        }
-
-
-def run_verifier(command: str, cwd: Path, timeout_s: float) -> VerifierRun:
-    """Run ``command`` through the shell in ``cwd``; kill its process group after ``timeout_s``."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        command,
-        shell=True,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=max(0.01, timeout_s))
-        code: int | None = proc.returncode
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        code, timed_out = None, True
-    text = out.decode("utf-8", errors="replace")[-OUTPUT_TAIL_CHARS:]
-    if timed_out:
-        text += f"\n[verifier timed out after {timeout_s:g}s]"
-    return VerifierRun(command, code, text, timed_out, time.monotonic() - started)
-
-
-def _snapshot(root: Path, paths: Sequence[str]) -> dict[str, str]:
-    """Content hashes of every file under the protected ``paths`` (relative to ``root``)."""
-    out: dict[str, str] = {}
-    for rel in paths:
-        base = root / rel
-        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
-        for path in files:
-            if "__pycache__" in path.parts or path.suffix == ".pyc":
-                continue
-            try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                digest = "unreadable"
-            out[path.relative_to(root).as_posix()] = digest
-    return out
-
-
-def _git(root: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout if done.returncode == 0 else ""
-
-
-def diff_stat(root: Path, base: str) -> str:
-    """The workspace's changes since commit ``base``: ``git diff --stat`` plus untracked files."""
-    stat = _git(root, "diff", "--stat", base) if base else _git(root, "diff", "--stat")
-    untracked = [
-        line[3:] for line in _git(root, "status", "--porcelain").splitlines() if line[:2] == "??"
-    ]
-    if untracked:
-        stat += "".join(f" {name} (new, untracked)\n" for name in untracked)
-    return stat.strip()
 
 
 @dataclass
@@ -390,8 +291,8 @@ class Goal:
         run_id = run_id or new_run_id()
         started = clock()
         spending = Spending()
-        base = _git(workspace, "rev-parse", "HEAD").strip()
-        protected = _snapshot(workspace, self.protect)
+        base = git_output(workspace, "rev-parse", "HEAD").strip()
+        protected = snapshot(workspace, self.protect)
         result = GoalResult("GOAL_NOT_MET", "", run_id, task_key, spending=spending)
         previous: Round | None = None
 
@@ -438,7 +339,7 @@ class Goal:
                 this.verifier = run_verifier(self.verify, workspace, timeout)
                 spending.verifier_runs += 1
                 spending.verifier_s += this.verifier.duration_s
-            now = _snapshot(workspace, self.protect)
+            now = snapshot(workspace, self.protect)
             this.protected_changed = tuple(
                 sorted(k for k in set(now) | set(protected) if now.get(k) != protected.get(k))
             )
