@@ -188,7 +188,18 @@ def test_ctrl_c_stops_the_run_resumably_with_exit_130(tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "ABORTED" in err and "resumable" in err
+    assert "ABORTED" in err and "resumable: tether agent resume" in err
+    run_id = err.split("tether agent resume ")[1].split()[0]
+    (root / ".tether" / "after.py").write_text(
+        "from tether.testing import ScriptedModel, reply\nMODEL = ScriptedModel([reply('RESUMED-OK')])\n"
+    )
+    resumed = tether(
+        "resume", run_id, "--cwd", str(root), "--model", "scripted:after.py", "--json", cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["text"] == "RESUMED-OK"
+    again = tether("resume", "no-such-run", "--cwd", str(root), cwd=tmp_path)
+    assert again.returncode == 2 and "no resumable agent run" in again.stderr
 
 
 def test_project_instructions_are_bounded(tmp_path: Path, home: Path) -> None:

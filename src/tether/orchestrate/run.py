@@ -24,6 +24,7 @@ from the project.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -238,6 +239,17 @@ class AgentRun:
         self.on_event = on_event
         self.run_id = run_id or new_run_id()
         self.clock = clock
+        self.options: dict[str, Any] = {
+            "prompt": prompt,
+            "model": model if isinstance(model, str) else None,
+            "skill": skill,
+            "allow_commands": allow_commands,
+            "task": self.task_key,
+            "memory": memory,
+            "workspace_root": str(workspace_root) if workspace_root is not None else None,
+            "budget": self.budget.to_dict(),
+        }
+        """What :meth:`resume` needs to rebuild this run (saved beside its state)."""
         self.skills = Skills.for_project(project.root, project.home) if include_skills else None
         self.skill = self.skills.get(skill) if skill is not None and self.skills else None
         if skill is not None and self.skill is None:
@@ -337,6 +349,91 @@ class AgentRun:
 
         store = store if store is not None else open_store(self.project.home)
         memory_text = self._memory_text(store)
+        self.options_path.parent.mkdir(parents=True, exist_ok=True)
+        self.options_path.write_text(json.dumps(self.options), encoding="utf-8")
+
+        def start(tools: list[Tool], watch: Callable[[dict[str, Any]], None]) -> LoopResult:
+            return self._loop(tools, memory_text, record=True, on_event=watch).run()
+
+        return self._execute(start, store, record=record, run_id=self.run_id)
+
+    @property
+    def options_path(self) -> Path:
+        """Where the run's options are saved for :meth:`resume` (beside its state)."""
+        return self.state_path.with_name(f"agent-{self.run_id}.options.json")
+
+    @classmethod
+    def resume(
+        cls,
+        run_id: str,
+        *,
+        project: Project,
+        model: Any = None,
+        store: Any = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        extend: dict[str, float] | None = None,
+    ) -> AgentResult:
+        """Continue the interrupted run ``run_id`` (``Loop.resume`` with the same tools).
+
+        Args:
+            run_id: the run's id (``tether agent run`` prints it).
+            project: its project.
+            model: overrides the saved model (needed when the run was given a model object).
+            store: where the outcome is recorded (a new task-memory row).
+            on_event: called with every trace event.
+            extend: added to the saved ceilings (``{"max_iterations": 10}``).
+
+        Raises:
+            ProjectConfigError: no saved run ``run_id`` (names the file).
+            StateError: its state cannot be resumed (it finished, or is corrupt).
+        """
+        from tether.orchestrate.project import ProjectConfigError
+        from tether.store import open_store
+
+        path = project.home / "state" / f"agent-{run_id}.options.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ProjectConfigError(f"{path}: no resumable agent run {run_id!r} ({exc})") from None
+        run = cls(
+            saved["prompt"],
+            project=project,
+            model=model if model is not None else saved.get("model"),
+            workspace_root=saved.get("workspace_root"),
+            skill=saved.get("skill"),
+            allow_commands=bool(saved.get("allow_commands")),
+            budget=Budget(**saved["budget"]),
+            task=saved.get("task"),
+            memory=bool(saved.get("memory")),
+            on_event=on_event,
+            run_id=run_id,
+            clock=time.monotonic,
+        )
+
+        def start(tools: list[Tool], watch: Callable[[dict[str, Any]], None]) -> LoopResult:
+            return Loop.resume(
+                run.state_path,
+                tools=tools,
+                llm=run.model,
+                extend=extend,
+                on_event=watch,
+                quiet=True,
+                otel=True,
+            )
+
+        store = store if store is not None else open_store(project.home)
+        record_id = f"{run_id}-resumed-{secrets.token_hex(2)}"
+        return run._execute(start, store, record=True, run_id=record_id)
+
+    def _execute(
+        self,
+        start: Callable[[list[Tool], Callable[[dict[str, Any]], None]], LoopResult],
+        store: Any,
+        *,
+        record: bool,
+        run_id: str,
+    ) -> AgentResult:
+        """Open the MCP servers, run ``start(tools, watch)``, collect tool results, record."""
         results: list[dict[str, Any]] = []
         outer = self.on_event
 
@@ -357,7 +454,7 @@ class AgentRun:
             tools = list(self.tools)
             for server in self.mcp_servers:
                 tools.extend(stack.enter_context(server.connect()).tools)
-            outcome = self._loop(tools, memory_text, record=True, on_event=watch).run()
+            outcome = start(tools, watch)
         result = AgentResult(
             run_id=self.run_id,
             status=outcome.status.value,
@@ -372,7 +469,7 @@ class AgentRun:
         if record:
             Memory(store).record(
                 self.task_key,
-                run_id=self.run_id,
+                run_id=run_id,
                 status=result.status,
                 reason=result.reason,
                 kind="run",

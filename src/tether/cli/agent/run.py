@@ -188,7 +188,39 @@ def run(
         _show_plan(agent.plan(store).to_dict(), json_output)
         return
     print(f"tether ▸ agent run {agent.run_id} (trace {agent.trace_path})", file=sys.stderr)
-    result = agent.run(store)
+    _finish(agent.run(store), json_output)
+
+
+def resume(
+    run_id: str = typer.Argument(..., help="The interrupted run's id (printed by agent run)."),
+    cwd: Path = typer.Option(Path("."), "--cwd", help="The target project."),
+    home: Path | None = typer.Option(None, "--home", "-d", help="tether home."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Override the saved model."),
+    more_iterations: int = typer.Option(
+        0, "--more-iterations", help="Add to the iteration ceiling."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Continue an interrupted or ceiling-stopped agent run from its saved state."""
+    from tether.orchestrate import AgentRun
+    from tether.orchestrate.project import load_model
+
+    project = _project(cwd, home)
+    if more_iterations < 0:
+        raise typer.BadParameter("must not be negative", param_hint="--more-iterations")
+    with bad_input("RUN_ID"):
+        chosen = load_model(model, project) if model is not None else None
+        result = AgentRun.resume(
+            run_id,
+            project=project,
+            model=chosen,
+            on_event=_printer(json_output),
+            extend={"max_iterations": more_iterations} if more_iterations else None,
+        )
+    _finish(result, json_output)
+
+
+def _finish(result: Any, json_output: bool) -> None:
     if json_output:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     print(
@@ -197,7 +229,10 @@ def run(
         file=sys.stderr,
     )
     if result.status == "ABORTED":
-        print(f"tether ▸ resumable from {result.state_path}", file=sys.stderr)
+        print(
+            f"tether ▸ resumable: tether agent resume {result.run_id} (state {result.state_path})",
+            file=sys.stderr,
+        )
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -381,7 +416,8 @@ def memory_reset(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run``, ``goal`` and the ``memory`` group to the ``tether agent`` group."""
+    """Add ``run``, ``resume``, ``goal`` and the ``memory`` group to the ``tether agent`` group."""
     app.command(name="run")(run)
+    app.command(name="resume")(resume)
     app.command(name="goal")(goal)
     app.add_typer(memory_app, name="memory")
