@@ -108,6 +108,8 @@ def _agent(
     memory: bool,
     on_event: Callable[[dict[str, Any]], None] | None,
     run_id: str | None = None,
+    tools: list[Any] | None = None,
+    pinned: tuple[str, ...] = (),
 ) -> AgentRun:
     from tether.orchestrate import AgentRun
 
@@ -123,7 +125,16 @@ def _agent(
             memory=memory,
             on_event=on_event,
             run_id=run_id,
+            tools=tools,
+            pinned=pinned,
         )
+
+
+def _offered(root: Path, allow_commands: bool) -> list[Any]:
+    """The workspace tools of ``root``; ``run_command`` only with ``--allow-commands``."""
+    from tether.tools.builtin import Workspace
+
+    return [t for t in Workspace(root).tools() if allow_commands or t.name != "run_command"]
 
 
 def _show_plan(plan: dict[str, Any], json_output: bool) -> None:
@@ -168,27 +179,76 @@ def run(
         None, "--task", help="Task key for memory (default: from the prompt)."
     ),
     memory: bool = typer.Option(False, "--memory", help="Show the task's memory to the model."),
+    agent_name: str | None = typer.Option(
+        None, "--agent", help="Run as the sub-agent agents/NAME.md (its tools, prompt, ceilings)."
+    ),
+    worktree: bool = typer.Option(
+        False, "--worktree", help="Run in a new git worktree of the project (kept if it has work)."
+    ),
+    base: str = typer.Option("HEAD", "--base", help="The worktree's base commit or branch."),
 ) -> None:
     """Run one governed agent over the project's workspace (exit 0 success, 1 not, 130 Ctrl-C)."""
+    from contextlib import ExitStack
+
+    from tether.orchestrate import Worktree, find_agents
+    from tether.orchestrate.dispatch import as_agent, inbox_on_kept
+
     project = _project(cwd, home)
     budget = _budget(max_iterations, token_limit, cost_limit_usd, wall_clock_s)
-    agent = _agent(
-        prompt,
-        project,
-        model=model,
-        skill=skill,
-        allow_commands=allow_commands,
-        budget=budget,
-        task=task,
-        memory=memory,
-        on_event=_printer(json_output),
-    )
+    sub = None
+    if agent_name is not None:
+        with bad_input("--agent"):
+            catalog = find_agents(project.root, project.home)
+            sub = catalog.get(agent_name)
+        for problem in catalog.errors:
+            print(f"tether: warning: skipped: {problem}", file=sys.stderr)
     store = _store(project, memory=memory, dry_run=dry_run)
-    if dry_run:
-        _show_plan(agent.plan(store).to_dict(), json_output)
-        return
-    print(f"tether ▸ agent run {agent.run_id} (trace {agent.trace_path})", file=sys.stderr)
-    _finish(agent.run(store), json_output)
+    isolate = worktree or (sub is not None and sub.isolation == "worktree")
+    if isolate and dry_run:
+        isolate = False  # a dry run makes nothing, a worktree included
+        print("tether ▸ dry run: no worktree is made", file=sys.stderr)
+    trees = Worktree(project.home, on_kept=inbox_on_kept(store)) if isolate else None
+    with ExitStack() as stack:
+        iso = None
+        if trees is not None:
+            with bad_input("--worktree"):
+                iso = stack.enter_context(trees.isolate(project.root, base=base, agent=agent_name))
+        root = Path(iso.workspace.root) if iso is not None else project.root
+        tools = _offered(root, allow_commands)
+        pinned: tuple[str, ...] = ()
+        if sub is not None:
+            with bad_input("--agent"):
+                narrowed = as_agent(sub, tools, budget)
+            tools, budget, pinned = narrowed.tools, narrowed.budget, narrowed.pinned
+            model = model or narrowed.model
+        agent = _agent(
+            prompt,
+            project,
+            model=model,
+            skill=skill,
+            allow_commands=allow_commands,
+            budget=budget,
+            task=task,
+            memory=memory,
+            on_event=_printer(json_output),
+            tools=tools,
+            pinned=pinned,
+        )
+        if dry_run:
+            _show_plan(agent.plan(store).to_dict(), json_output)
+            return
+        where = f", worktree {iso.record.path}" if iso is not None else ""
+        print(
+            f"tether ▸ agent run {agent.run_id} (trace {agent.trace_path}{where})", file=sys.stderr
+        )
+        result = agent.run(store)
+    if iso is not None and iso.record.status == "kept":
+        print(
+            f"tether ▸ worktree kept: {iso.record.path} ({iso.record.reason}); "
+            f"see tether agent worktrees list",
+            file=sys.stderr,
+        )
+    _finish(result, json_output)
 
 
 def resume(
