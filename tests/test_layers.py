@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("starter",),
     ("orchestrate",),
     ("testing",),
+    ("wiring",),
     ("engine",),
     ("cli",),
     ("__init__", "__main__"),

@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from tether.llm.client import LLM
     from tether.process.command import CommandResult
     from tether.recover.loop import (
-        ApplyRule,
-        Attempt,
         Explore,
         Explored,
         Outcome,
@@ -52,10 +50,11 @@ if TYPE_CHECKING:
     from tether.recover.mark import Marked, MarkOptions
     from tether.recover.shell import CommandJob
     from tether.resolve import NearMiss, Resolver
-    from tether.rules.book import Match, RuleBook
+    from tether.rules.book import RuleBook
     from tether.rules.model import Rule
     from tether.store import RuleStats, Store
     from tether.tools.tool import Tool
+    from tether.wiring import EngineWiring
 
 __all__ = ["ENVIRONMENT_TAG", "Tether", "resolve_home"]
 
@@ -153,7 +152,7 @@ class Tether:
         self._store: Store | None = None
         self._lock = threading.RLock()
         self._exploring: ExploreSession | None = None
-        self._recovery: _Services | None = None
+        self._recovery: EngineWiring | None = None
         self._records = Records(lambda: self.store, self.files, self._warn)
 
     # -- configuration -------------------------------------------------------------------------
@@ -310,29 +309,7 @@ class Tether:
         captures = match_context(rule, context)
         if captures is None:
             return RuleRun(rule.name, error=f"rule {rule.name!r} does not hold for this context")
-        return self._apply(rule, captures, context)
-
-    def _apply(self, rule: Rule, captures: dict[str, str], context: Context) -> RuleRun:
-        if rule.kind == "llm":  # a governed conversation instead of Python steps
-            from tether.explore.llm_rule import run_llm_rule
-            from tether.tools import default_tools
-
-            self.load()  # tools defined in <home>/actions are registered with the rules
-            return run_llm_rule(
-                rule,
-                captures,
-                context,
-                llm=lambda: self.llm,
-                tools=(self.tools, default_tools),
-                home=self.home,
-                workdir=Path(str(context.get("cwd") or Path.cwd())),
-            )
-        from tether.actions.run import run_rule
-
-        self.load()  # actions in <home>/actions are discovered with the rules
-        return run_rule(
-            rule, captures, context, self.actions, timeout_s=self.config.engine.action_timeout_s
-        )
+        return self._services().apply(rule, captures, context)
 
     # -- exploration ------------------------------------------------------------------------------
 
@@ -349,21 +326,10 @@ class Tether:
         from tether.explore.session import ExploreDeps, ExploreLimits
         from tether.tools import default_tools
 
-        def limits() -> ExploreLimits:
-            c = self.config.engine
-            return ExploreLimits(
-                session_limit=c.session_limit,
-                max_tool_calls=c.max_tool_calls_per_session,
-                max_tokens=c.max_tokens_per_session,
-                wall_clock_s=c.explore_wall_clock_s,
-                allow_escalation=c.allow_escalation,
-                archive=c.archive_llm_attempt,
-            )
-
         def emit(kind: str, data: dict[str, Any]) -> None:
             from tether.recover.events import event_from
 
-            self._emit(event_from(kind, data))
+            self._services().emit(event_from(kind, data))
 
         return ExploreDeps(
             files=self.files,
@@ -372,7 +338,7 @@ class Tether:
             actions=self.actions,
             tools=lambda: [*default_tools, *self.tools],
             near_misses=self.near_misses,
-            limits=limits,
+            limits=lambda: ExploreLimits.of(self.config.engine),
             emit=emit,
             listening=lambda: self.on_event is not None,
             warn=self._warn,
@@ -429,11 +395,6 @@ class Tether:
                 found, "unverified", fingerprint(context), str(context.get("command", ""))
             )
         return found.rule
-
-    def _explore_request(self, request: Explore) -> Explored:
-        if self._explorer is not None:
-            return self._explorer(request)
-        return self.exploring.answer(request)
 
     # -- model ------------------------------------------------------------------------------------
 
@@ -572,86 +533,33 @@ class Tether:
             :class:`~tether.recover.loop.Outcome` (``None`` when the first run passed,
             or recovery could not run).
         """
-        from tether.recover.loop import Failure, JobResult, JobServices, recovery, run_sync
+        from tether.recover.command import recover_command
         from tether.recover.shell import CommandJob
 
         if job is None:
             where = Path(cwd).absolute() if cwd is not None else Path.cwd()
             job = CommandJob(argv, where, None if stream else _quiet_runner)
-        extra = dict(context or {})
-        settings = settings or self.settings()
-        if not settings.target:
-            settings.target = job.command
-        last: list[CommandResult] = []
-        command_job = job
+        ended = recover_command(
+            job,
+            self._services(),
+            settings or self.settings(),
+            wait=self.sleep,
+            clock=self.clock,
+            context=context,
+            tail_lines=tail_lines,
+            first=first,
+        )
+        if ended.internal_error is not None:
+            self._warn(f"recovery stopped by an internal error: {ended.internal_error}")
+        elif ended.outcome is not None and ended.failure is not None and not ended.outcome.attempts:
+            self._records.unmatched(ended.failure.context, ended.outcome.reason)
+        return ended.last, ended.outcome
 
-        def run_job() -> JobResult:
-            result = command_job.run()
-            return judge(result)
-
-        def judge(result: CommandResult) -> JobResult:
-            last.append(result)
-            if result.exit_code == 0:
-                return JobResult(value=result)
-            facts = command_job.context(result)
-            if tail_lines is not None:
-                for key in ("stdout", "stderr"):
-                    facts[key] = "\n".join(facts[key].splitlines()[-tail_lines:])
-            return JobResult(failure=Failure({**facts, **extra}, result.exit_code))
-
-        initial = judge(first) if first is not None else run_job()
-        if initial.failure is None:
-            return last[-1], None
-        try:
-            gen = recovery(initial.failure, settings, clock=self.clock)
-            outcome = run_sync(gen, JobServices(self._services(), run_job, self.sleep))
-        except Exception as exc:
-            if getattr(exc, "__tether_propagate__", False):
-                raise
-            self._warn(f"recovery stopped by an internal error: {exc}")
-            return last[-1], None
-        if not outcome.attempts:
-            self._record_unmatched(initial.failure.context, outcome.reason)
-        return last[-1], outcome
-
-    def _apply_request(self, request: Any) -> RuleRun:
-        from tether.actions.run import RuleRun
-        from tether.recover.events import RuleApplied
-
-        rule, context = request.match.rule, request.context
-        unknown = context.get("cwd_unknown")
-        if unknown and (rule.then or rule.kind == "llm"):
-            run = RuleRun(
-                rule.name,
-                error=f"not applied: tether cannot tell where the failing "
-                f"step ran ({unknown}), and a fix is never made in "
-                "the wrong place",
-            )
-        elif context.get("cwd") and not self._knows_directory(rule):
-            # an action (or an LLM rule's user tool) relying on the process's working directory:
-            # one at a time, under a lock
-            from tether.actions.workdir import working_directory
-
-            with working_directory(Path(str(context["cwd"]))):
-                run = self._apply(rule, request.match.captures, context)
-        else:  # the job's directory is passed to every action: no process-wide state
-            run = self._apply(rule, request.match.captures, context)
-        steps = [(s.action, s.ok, s.result if s.ok else s.error) for s in run.steps]
-        self._services().emit(RuleApplied(run.rule, steps, run.error))
-        return run
-
-    def _knows_directory(self, rule: Rule) -> bool:
-        from tether.actions.run import knows_directory
-
-        if rule.kind == "llm":  # the model calls the user's tools, which may use relative paths
-            return False
-
-        self.load()  # actions in <home>/actions are discovered with the rules
-        return knows_directory(rule, self.actions)
-
-    def _services(self) -> _Services:
+    def _services(self) -> EngineWiring:
         if self._recovery is None:
-            self._recovery = _Services(self)
+            from tether.wiring import EngineWiring
+
+            self._recovery = EngineWiring(self, self._records, self._explorer)
         return self._recovery
 
     # -- records ----------------------------------------------------------------------------------
@@ -672,20 +580,6 @@ class Tether:
     def _warn(self, message: str) -> None:
         warnings.warn(f"tether: {message}", RuntimeWarning, stacklevel=3)
 
-    def _emit(self, event: RecoveryEvent) -> None:
-        """Hand ``event`` to ``on_event``; a watcher that raises is warned about, never fatal."""
-        if self.on_event is not None:
-            try:
-                self.on_event(event)
-            except Exception as exc:
-                self._warn(f"on_event callback raised: {exc}")
-
-    def _record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
-        self._records.attempt(rule.name, attempt.outcome in ("success", "progress"), observation)
-
-    def _record_unmatched(self, context: Context, reason: str) -> None:
-        self._records.unmatched(context, reason)
-
     def close(self) -> None:
         """Close the store connection."""
         if self._store is not None:
@@ -693,68 +587,6 @@ class Tether:
 
     def __repr__(self) -> str:
         return f"Tether(home={str(self.home)!r})"
-
-
-class _Services:
-    """The engine seen through recovery's :class:`~tether.recover.drive.EngineServices`
-    protocol: what ``@mark`` and the recovery drivers are given instead of the engine."""
-
-    def __init__(self, engine: Tether) -> None:
-        self.engine = engine
-
-    @property
-    def sleep(self) -> Callable[[float], None]:
-        return self.engine.sleep
-
-    @property
-    def clock(self) -> Callable[[], float]:
-        return self.engine.clock
-
-    def settings(self, **overrides: Any) -> RecoverySettings:
-        return self.engine.settings(**overrides)
-
-    def exploration_on(self) -> bool:
-        return bool(self.engine.config.engine.explore)
-
-    def prepare(self) -> None:
-        self.engine.load()
-
-    def apply_rule(self, request: ApplyRule) -> RuleRun:
-        return self.engine._apply_request(request)
-
-    def explore(self, request: Explore) -> Explored:
-        return self.engine._explore_request(request)
-
-    def notice(self, reason: str) -> None:
-        self.engine.exploring.notice(reason)
-
-    def candidates(
-        self, context: Context, settings: RecoverySettings, exclude: list[str]
-    ) -> list[Match]:
-        return self.engine.resolver.resolve(
-            context,
-            rules=settings.rules,
-            tags=settings.tags,
-            collection=settings.collection,
-            fallback=settings.fallback,
-            exclude=exclude,
-        )
-
-    def record(self, rule: Rule, attempt: Attempt, observation: dict[str, Any]) -> None:
-        self.engine._record(rule, attempt, observation)
-
-    def promote(self, rule: Rule) -> None:
-        self.engine.promote(rule)
-
-    def reject(self, rule: Rule, reason: str) -> str:
-        try:
-            return self.engine.exploring.reject(rule, reason)
-        except Exception as exc:  # a broken record must not end recovery
-            self.engine._warn(f"could not reject rule {rule.name!r} cleanly: {exc}")
-            return f"rule {rule.name!r} did not fix the failure ({reason})"
-
-    def emit(self, event: RecoveryEvent) -> None:
-        self.engine._emit(event)
 
 
 def _quiet_runner(argv: list[str], cwd: Path) -> CommandResult:

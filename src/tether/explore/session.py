@@ -45,6 +45,7 @@ from tether.rules.model import Rule
 if TYPE_CHECKING:
     from tether._types import Context
     from tether.actions.registry import ActionRegistry
+    from tether.config import EngineSettings
     from tether.llm.client import LLM
     from tether.recover.loop import Explore, Explored
     from tether.resolve import NearMiss
@@ -74,6 +75,18 @@ class ExploreLimits:
     """A rejected or given-up exploration hands over to the secondary model once."""
     archive: bool
     """Keep rejected rules and actions under ``<home>/archive/``."""
+
+    @classmethod
+    def of(cls, settings: EngineSettings) -> ExploreLimits:
+        """The limits ``config.yaml``'s ``engine`` section sets."""
+        return cls(
+            session_limit=settings.session_limit,
+            max_tool_calls=settings.max_tool_calls_per_session,
+            max_tokens=settings.max_tokens_per_session,
+            wall_clock_s=settings.explore_wall_clock_s,
+            allow_escalation=settings.allow_escalation,
+            archive=settings.archive_llm_attempt,
+        )
 
 
 @dataclass(frozen=True)
