@@ -23,14 +23,18 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from tether.errors import StoreError
 from tether.store import RuleStats
+from tether.store import automation_slots as _slots
+from tether.store import inbox as _inbox
 from tether.store.migrations import now_utc, pending_steps
+from tether.store.sql import SQL, PostgresSQL
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
     from tether.store.sqlite import SQLiteStore
 
 __all__ = ["CONNECT_TIMEOUT_S", "MIGRATION_LOCK", "PostgresStore", "mask_url", "migrate_postgres"]
+
+_T = TypeVar("_T")
 
 CONNECT_TIMEOUT_S = 5
 """How long opening a connection may take, in seconds (libpq's ``connect_timeout``)."""
@@ -237,18 +243,32 @@ class PostgresStore:
             name="tether-store",
         )
 
-    def _run(self, sql: str, params: Sequence[Any] = (), *, what: str) -> list[tuple[Any, ...]]:
-        """Run one statement, its own transaction (autocommit); its rows (``[]`` when none)."""
+    @contextmanager
+    def _connection(self, what: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        """A pooled connection (autocommit) for one operation; psycopg's errors, a failed
+        ``COMMIT`` and a pool timeout included, as :class:`StoreError` naming the masked URL
+        and ``what`` was being done."""
         import psycopg
 
         self.open()
         assert self._pool is not None
         try:
             with self._pool.connection() as conn:
-                cursor = conn.execute(sql, params)
-                return cursor.fetchall() if cursor.description is not None else []
+                yield conn
         except psycopg.Error as exc:
             raise StoreError(f"{self.masked_url}: {what} failed ({self._scrub(exc)})") from None
+
+    def _run(self, sql: str, params: Sequence[Any] = (), *, what: str) -> list[tuple[Any, ...]]:
+        """Run one statement, its own transaction (autocommit); its rows (``[]`` when none)."""
+        with self._connection(what) as conn:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def _tables(self, what: str, call: Callable[[SQL], _T]) -> _T:
+        """Run ``call`` (a function of :mod:`tether.store.automation_slots` or
+        :mod:`tether.store.inbox`) on one pooled connection, for all its statements."""
+        with self._connection(what) as conn:
+            return call(PostgresSQL(conn))
 
     # -- rule statistics --------------------------------------------------------------------------
 
@@ -419,3 +439,73 @@ class PostgresStore:
             pool.close()
         if self.rule_cache is not None:
             self.rule_cache.close()
+
+    # -- automations (SQL in tether.store.automation_slots, shared with SQLite) -------------------
+
+    def claim_slots(self, rows: Iterable[tuple[str, float, str, str, str, float]]) -> list[bool]:
+        """See :meth:`tether.store.Store.claim_slots` (one ``INSERT … ON CONFLICT DO NOTHING
+        RETURNING``: of several schedulers on the database exactly one wins a slot)."""
+        return self._tables("claiming slots", lambda db: _slots.claim(db, rows))
+
+    def update_slot(
+        self,
+        automation: str,
+        slot_s: float,
+        *,
+        status: str,
+        when: tuple[str, ...],
+        fields: dict[str, Any],
+    ) -> bool:
+        """See :meth:`tether.store.Store.update_slot`."""
+        return self._tables(
+            "updating a slot",
+            lambda db: _slots.update(
+                db, automation, slot_s, status=status, when=when, fields=fields
+            ),
+        )
+
+    def slot_rows(
+        self, automation: str, *, statuses: tuple[str, ...] = (), limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.slot_rows`."""
+        return self._tables(
+            "reading slots",
+            lambda db: _slots.rows(db, automation, statuses=statuses, limit=limit),
+        )
+
+    def last_slot(self, automation: str) -> float | None:
+        """See :meth:`tether.store.Store.last_slot`."""
+        return self._tables("reading slots", lambda db: _slots.last_slot(db, automation))
+
+    def slot_usage(self, automation: str, since_s: float) -> tuple[int, float]:
+        """See :meth:`tether.store.Store.slot_usage`."""
+        return self._tables(
+            "reading slot usage", lambda db: _slots.usage_since(db, automation, since_s)
+        )
+
+    # -- inbox (SQL in tether.store.inbox, shared with SQLite) ------------------------------------
+
+    def inbox_put(
+        self, key: str, title: str, detail: str, run_id: str | None, now_s: float
+    ) -> dict[str, Any]:
+        """See :meth:`tether.store.Store.inbox_put` (the count is one ``INSERT … ON CONFLICT
+        DO UPDATE``: processes putting one key at once lose no count)."""
+        return self._tables(
+            "putting an inbox item",
+            lambda db: _inbox.put(db, key, title, detail, run_id, now_s),
+        )
+
+    def inbox_items(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.inbox_items`."""
+        return self._tables("reading the inbox", lambda db: _inbox.items(db, statuses))
+
+    def inbox_get(self, ref: str | int) -> dict[str, Any] | None:
+        """See :meth:`tether.store.Store.inbox_get`."""
+        return self._tables("reading the inbox", lambda db: _inbox.get(db, ref))
+
+    def inbox_set_status(self, item_id: int, status: str, now_s: float) -> bool:
+        """See :meth:`tether.store.Store.inbox_set_status`."""
+        return self._tables(
+            "changing an inbox item",
+            lambda db: _inbox.set_status(db, item_id, status, now_s),
+        )
