@@ -10,7 +10,9 @@ Concurrency lives in the database, never in read-modify-write in Python: counter
 are one ``INSERT ... ON CONFLICT DO UPDATE``; an approval is decided by one
 ``UPDATE ... WHERE status = ANY(...) RETURNING`` (single use: of two deciders,
 exactly one gets the row back); regulator state carries a version that a save
-may require (optimistic concurrency).
+may require (optimistic concurrency). The automation slots and the inbox run the very SQL
+the SQLite file runs (:mod:`tether.store.automation_slots`, :mod:`tether.store.inbox`) on one
+pooled connection per call (:class:`tether.store.sql.PostgresSQL`).
 
 The rule cache stays local: it caches parsed files of *this* machine's rule
 folders, so it is delegated to the home's SQLite file when the store was opened
