@@ -8,8 +8,8 @@ import pytest
 
 from tether.orchestrate import (
     Automation,
+    AutomationBudget,
     AutomationConfigError,
-    Budget,
     Cron,
     Every,
     load_automation,
@@ -41,7 +41,7 @@ def test_a_full_file_loads_with_its_policies(home: Path) -> None:
         2,
         30.0,
     )
-    assert a.budget == Budget(86400.0, 2.5, 100000)
+    assert a.budget == AutomationBudget(86400.0, 2.5, 100000)
     assert a.cwd == home / ".." and a.max_iterations == 5
     assert a.created_s == pytest.approx(path.stat().st_mtime)  # no slot before the file
 
@@ -53,7 +53,7 @@ def test_save_and_load_round_trip(home: Path) -> None:
         "check",
         overlap="allow",
         jitter_s=2.0,
-        budget=Budget(3600.0, tokens=5000),
+        budget=AutomationBudget(3600.0, tokens=5000),
         created_s=1_780_000_000.0,
     )
     path = save_automation(home, a)

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tether.orchestrate import Automation, Budget, Every, Inbox, Scheduler, history, loop_runner
+from tether.orchestrate import (
+    Automation,
+    AutomationBudget,
+    Every,
+    Inbox,
+    Scheduler,
+    history,
+    loop_runner,
+)
 from tether.store import open_store
 from tether.testing import ScriptedModel, call, reply
 
@@ -62,7 +70,7 @@ def test_a_run_that_hits_its_ceiling_is_failed_with_one_inbox_item(
         cwd=tmp_path,
         max_iterations=2,
         created_s=T0 - 1,
-        budget=Budget(window_s=86400.0, tokens=10_000),
+        budget=AutomationBudget(window_s=86400.0, tokens=10_000),
     )
     store = open_store(home)
     for h in range(2):

@@ -15,7 +15,7 @@ import pytest
 
 from tether.orchestrate import (
     Automation,
-    Budget,
+    AutomationBudget,
     Cron,
     Every,
     Inbox,
@@ -160,7 +160,7 @@ def test_overlap_skip_buffer_one_and_allow(store: Store) -> None:
 
 
 def test_window_budget_is_drawn_by_catchups_and_skips_when_spent(store: Store) -> None:
-    a = hourly(budget=Budget(window_s=24 * HOUR, usd=1.2), max_catchup_runs=1)
+    a = hourly(budget=AutomationBudget(window_s=24 * HOUR, usd=1.2), max_catchup_runs=1)
     clock, runs = Clock(T0 + 0.1), Runs()
     sched = Scheduler(store, [a], runs, clock=clock)
     sched.tick()  # $0.50

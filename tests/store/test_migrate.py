@@ -82,6 +82,7 @@ NAMES = [
     "m004_approvals",
     "m005_automation_slots",
     "m006_inbox",
+    "m007_tasks",
     "m008_regulator_version",
 ]
 
@@ -121,6 +122,8 @@ def test_migrating_a_blank_database_creates_the_exact_schema(blank: sqlite3.Conn
         "inbox_items",
         "inbox_runs",
         "sqlite_sequence",
+        "tasks",
+        "task_runs",
     }
     assert columns(blank, "automation_slots") == AUTOMATION_SLOTS
     assert columns(blank, "inbox_items") == INBOX_ITEMS
@@ -129,6 +132,7 @@ def test_migrating_a_blank_database_creates_the_exact_schema(blank: sqlite3.Conn
     assert columns(blank, "rule_stats") == RULE_STATS
     assert columns(blank, "rule_cache") == RULE_CACHE
     assert columns(blank, "regulator_state") == REGULATOR_STATE
+    assert "last_run_id" in [c[0] for c in columns(blank, "tasks")]
     rows = applied(blank)
     assert [name for name, _ in rows] == NAMES
     for _, when in rows:

@@ -42,7 +42,7 @@ from tether.orchestrate.schedule import Cron, Every, Schedule, parse_duration
 __all__ = [
     "AUTOMATIONS_DIR",
     "Automation",
-    "Budget",
+    "AutomationBudget",
     "Overlap",
     "automation_from_mapping",
     "load_automation",
@@ -83,7 +83,7 @@ _KEYS = {
 
 
 @dataclass(frozen=True)
-class Budget:
+class AutomationBudget:
     """What all runs of one automation may spend per ``window_s`` seconds (catch-ups included).
 
     Attributes:
@@ -133,7 +133,7 @@ class Automation:
     max_catchup_runs: int = 1
     jitter_s: float = 0.0
     grace_s: float = 60.0
-    budget: Budget | None = None
+    budget: AutomationBudget | None = None
     model: str | None = None
     cwd: Path | None = None
     allow_commands: bool = False
@@ -309,7 +309,7 @@ def automation_from_mapping(
     return Automation(name=name, schedule=schedule, prompt=prompt, **kw)
 
 
-def _budget(data: Mapping[str, Any], where: str) -> Budget:
+def _budget(data: Mapping[str, Any], where: str) -> AutomationBudget:
     unknown = sorted(set(data) - {"window", "usd", "tokens"})
     if unknown:
         raise AutomationConfigError(
@@ -326,7 +326,7 @@ def _budget(data: Mapping[str, Any], where: str) -> Budget:
     tokens = int(_typed(data, "tokens", int, where)) if "tokens" in data else None
     if usd is None and tokens is None:
         raise AutomationConfigError(where, "give 'usd' or 'tokens' (or both)")
-    return Budget(window, usd, tokens)
+    return AutomationBudget(window, usd, tokens)
 
 
 def load_automation(path: Path, *, home: Path | None = None) -> Automation:

@@ -211,6 +211,24 @@ class Store(Protocol):
         """Move an item to ``open``/``acked``/``resolved``/``dismissed``; False if unknown."""
         ...
 
+    # -- agent task memory (SQL in tether.store.tasks) --------------------------------------------
+
+    def record_task_run(self, run: dict[str, Any], title: str) -> None:
+        """Append one agent run (``task_runs`` columns) and update its task, atomically."""
+        ...
+
+    def list_tasks(self, task_key: str | None = None) -> list[dict[str, Any]]:
+        """Every task (or ``task_key``'s), most recently run first."""
+        ...
+
+    def list_task_runs(self, task_key: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ``limit`` runs of ``task_key``, newest first."""
+        ...
+
+    def delete_tasks(self, task_key: str | None = None) -> int:
+        """Forget every task (or ``task_key``) and its runs; returns how many tasks went."""
+        ...
+
 
 STORE_URL_ENV = "TETHER_STORE_URL"
 """The environment variable that selects the store (over ``config.yaml``'s ``store:``)."""

@@ -172,6 +172,40 @@ def m006_inbox(db: StepDB) -> None:
 
 
 @migration
+def m007_tasks(db: StepDB) -> None:
+    """Tasks by task key and the runs that decided them (``tether.store.tasks``)."""
+    db.execute(
+        """
+        CREATE TABLE tasks (
+            task_key TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            runs INTEGER NOT NULL DEFAULT 0,
+            last_run_id TEXT NOT NULL,
+            first_unix_s REAL NOT NULL,
+            last_unix_s REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE task_runs (
+            run_id TEXT PRIMARY KEY,
+            task_key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            created_unix_s REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX task_runs_by_key ON task_runs (task_key, created_unix_s)")
+
+
+@migration
 def m008_regulator_version(db: StepDB) -> None:
     # Optimistic concurrency for regulator state: a save may name the version it read.
     db.execute("ALTER TABLE regulator_state ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
