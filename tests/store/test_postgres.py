@@ -283,6 +283,8 @@ def test_postgres_gets_the_same_tables_with_wide_types(pg_url: str) -> None:
         "regulator_state",
         "rule_cache",
         "rule_stats",
+        "task_runs",
+        "tasks",
     }
     assert types["rule_cache", "mtime_ns"] == "bigint"  # nanoseconds overflow a 4-byte int
     assert types["approvals", "created_unix_s"] == "double precision"  # not a 4-byte float

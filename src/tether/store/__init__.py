@@ -9,7 +9,8 @@ runners shares one PostgreSQL database (:mod:`tether.store.postgres`, extra
 How to make a table work on both backends
 -----------------------------------------
 Write everything once; the two stores only hand over a connection. As the automation slots
-(:mod:`tether.store.automation_slots`) and the inbox (:mod:`tether.store.inbox`) do:
+(:mod:`tether.store.automation_slots`), the inbox (:mod:`tether.store.inbox`) and the agent's
+task memory (:mod:`tether.store.tasks`) do:
 
 1. **Schema**: a migration step in :mod:`tether.store.migrations`, in SQLite's spelling (the
    PostgreSQL runner maps ``INTEGER``/``REAL``/``BLOB`` and ``INTEGER PRIMARY KEY

@@ -10,9 +10,10 @@ Concurrency lives in the database, never in read-modify-write in Python: counter
 are one ``INSERT ... ON CONFLICT DO UPDATE``; an approval is decided by one
 ``UPDATE ... WHERE status = ANY(...) RETURNING`` (single use: of two deciders,
 exactly one gets the row back); regulator state carries a version that a save
-may require (optimistic concurrency). The automation slots and the inbox run the very SQL
-the SQLite file runs (:mod:`tether.store.automation_slots`, :mod:`tether.store.inbox`) on one
-pooled connection per call (:class:`tether.store.sql.PostgresSQL`).
+may require (optimistic concurrency). The automation slots, the inbox and the agent's task
+memory run the very SQL the SQLite file runs (:mod:`tether.store.automation_slots`,
+:mod:`tether.store.inbox`, :mod:`tether.store.tasks`) on one pooled connection per call
+(:class:`tether.store.sql.PostgresSQL`).
 
 The rule cache stays local: it caches parsed files of *this* machine's rule
 folders, so it is delegated to the home's SQLite file when the store was opened
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from tether.errors import StoreError
-from tether.store import RuleStats
+from tether.store import RuleStats, tasks
 from tether.store import automation_slots as _slots
 from tether.store import inbox as _inbox
 from tether.store.migrations import now_utc, pending_steps
@@ -511,3 +512,23 @@ class PostgresStore:
             "changing an inbox item",
             lambda db: _inbox.set_status(db, item_id, status, now_s),
         )
+
+    # -- agent task memory (SQL in tether.store.tasks, shared with SQLite) ------------------------
+
+    def record_task_run(self, run: dict[str, Any], title: str) -> None:
+        """See :meth:`tether.store.Store.record_task_run`."""
+        self._tables("recording a task run", lambda db: tasks.record_task_run(db, run, title))
+
+    def list_tasks(self, task_key: str | None = None) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.list_tasks`."""
+        return self._tables("reading tasks", lambda db: tasks.list_tasks(db, task_key))
+
+    def list_task_runs(self, task_key: str, limit: int = 20) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.list_task_runs`."""
+        return self._tables(
+            "reading task runs", lambda db: tasks.list_task_runs(db, task_key, limit)
+        )
+
+    def delete_tasks(self, task_key: str | None = None) -> int:
+        """See :meth:`tether.store.Store.delete_tasks`."""
+        return self._tables("deleting tasks", lambda db: tasks.delete_tasks(db, task_key))

@@ -434,33 +434,20 @@ class SQLiteStore:
 
     # -- agent task memory (SQL in tether.store.tasks) --------------------------------------------
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            db = self._connect()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                out = work(db)
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: write failed ({exc})") from None
-            return out
-
     def record_task_run(self, run: dict[str, Any], title: str) -> None:
-        """Append one agent run and update its task, in one transaction."""
-        self._transaction(lambda db: tasks.record_task_run(db, run, title))
+        """See :meth:`tether.store.Store.record_task_run`."""
+        self._tables("recording a task run", lambda db: tasks.record_task_run(db, run, title))
 
     def list_tasks(self, task_key: str | None = None) -> list[dict[str, Any]]:
-        """Every task (or ``task_key``'s), most recently run first."""
-        with self._lock:
-            return tasks.list_tasks(self._connect(), task_key)
+        """See :meth:`tether.store.Store.list_tasks`."""
+        return self._tables("reading tasks", lambda db: tasks.list_tasks(db, task_key))
 
     def list_task_runs(self, task_key: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest ``limit`` runs of ``task_key``, newest first."""
-        with self._lock:
-            return tasks.list_task_runs(self._connect(), task_key, limit)
+        """See :meth:`tether.store.Store.list_task_runs`."""
+        return self._tables(
+            "reading task runs", lambda db: tasks.list_task_runs(db, task_key, limit)
+        )
 
     def delete_tasks(self, task_key: str | None = None) -> int:
-        """Forget every task (or ``task_key``) and its runs; returns how many tasks went."""
-        return self._transaction(lambda db: tasks.delete_tasks(db, task_key))
+        """See :meth:`tether.store.Store.delete_tasks`."""
+        return self._tables("deleting tasks", lambda db: tasks.delete_tasks(db, task_key))
