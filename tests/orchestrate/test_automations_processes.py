@@ -1,5 +1,9 @@
-"""Several real processes on one home: three schedulers run each slot once; eight inbox
-writers lose no count."""
+"""Several real processes sharing one store: three schedulers run each slot once; eight inbox
+writers lose no count.
+
+On both backends (``any_store_url`` in conftest): each process has a home of its own whose
+``config.yaml`` names the shared store, a SQLite file (processes of one machine) or a fresh
+PostgreSQL schema (machines of a fleet; skipped locally without a server)."""
 
 from __future__ import annotations
 
@@ -56,8 +60,21 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
 
+def _homes(tmp_path: Path, url: str, n: int) -> list[Path]:
+    """``n`` tether homes whose ``config.yaml`` selects the store at ``url``."""
+    homes = []
+    for i in range(n):
+        home = tmp_path / f"home-{i}"
+        home.mkdir()
+        (home / "config.yaml").write_text(f"store: '{url}'\n")
+        homes.append(home)
+    return homes
+
+
 @pytest.mark.slow
-def test_three_scheduler_processes_run_each_slot_exactly_once(home: Path, tmp_path: Path) -> None:
+def test_three_scheduler_processes_run_each_slot_exactly_once(
+    tmp_path: Path, any_store_url: str
+) -> None:
     log = tmp_path / "runs.jsonl"
     procs = [
         subprocess.Popen(
@@ -67,7 +84,7 @@ def test_three_scheduler_processes_run_each_slot_exactly_once(home: Path, tmp_pa
             text=True,
             env=_env(),
         )
-        for _ in range(3)
+        for home in _homes(tmp_path, any_store_url, 3)
     ]
     try:
         for p in procs:
@@ -84,7 +101,9 @@ def test_three_scheduler_processes_run_each_slot_exactly_once(home: Path, tmp_pa
     slots = [r["slot"] for r in runs]
     assert len(slots) >= 3
     assert len(slots) == len(set(slots))  # no slot ran twice
-    rows = history(open_store(home), "every-second", limit=None)
+    store = open_store(url=any_store_url)
+    rows = history(store, "every-second", limit=None)
+    store.close()
     assert sorted(r.slot_s for r in rows if r.status == "ran") == sorted(slots)
     recorded = sorted(r.slot_s for r in rows)
     assert recorded == [recorded[0] + i for i in range(len(recorded))]  # no slot left out
@@ -93,16 +112,18 @@ def test_three_scheduler_processes_run_each_slot_exactly_once(home: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_eight_processes_putting_at_once_lose_nothing(home: Path) -> None:
+def test_eight_processes_putting_at_once_lose_nothing(tmp_path: Path, any_store_url: str) -> None:
     n = 25
     procs = [
         subprocess.Popen([sys.executable, "-c", PUTTER, str(home), str(n)], env=_env())
-        for _ in range(8)
+        for home in _homes(tmp_path, any_store_url, 8)
     ]
     for p in procs:
         assert p.wait(timeout=120) == 0
-    inbox = Inbox(open_store(home))
+    store = open_store(url=any_store_url)
+    inbox = Inbox(store)
     shared = inbox.get("shared:failure")
     assert shared.count == 8 * n
-    assert len(shared.run_ids) == 8 * n
+    assert len(shared.run_ids) == len(set(shared.run_ids)) == 8 * n
     assert len(inbox.list()) == 8 * n + 1
+    store.close()

@@ -1,12 +1,14 @@
-"""The scheduler on a real store with an injected clock: outages, overlap, budgets, DST, inbox."""
+"""The scheduler on a real store with an injected clock: outages, overlap, budgets, DST, inbox.
+
+Every test runs on both backends (a SQLite file, then a fresh PostgreSQL schema: skipped
+locally without a server, see ``any_store_url`` in conftest)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,8 +52,10 @@ class Runs:
 
 
 @pytest.fixture
-def store(home: Path) -> Store:
-    return open_store(home)
+def store(any_store_url: str) -> Iterator[Store]:
+    opened = open_store(url=any_store_url)
+    yield opened
+    opened.close()
 
 
 def hourly(**kw: object) -> Automation:

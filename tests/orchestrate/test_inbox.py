@@ -1,8 +1,9 @@
-"""The inbox: dedupe by key with a count, run ids, and the lifecycle."""
+"""The inbox: dedupe by key with a count, run ids, and the lifecycle, on both backends (a SQLite
+file, then a fresh PostgreSQL schema: skipped locally without a server)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,8 +19,10 @@ class Clock:
 
 
 @pytest.fixture
-def inbox(home: Path) -> Inbox:
-    return Inbox(open_store(home), clock=Clock())
+def inbox(any_store_url: str) -> Iterator[Inbox]:
+    store = open_store(url=any_store_url)
+    yield Inbox(store, clock=Clock())
+    store.close()
 
 
 def test_the_same_key_is_one_item_with_a_count_and_its_runs(inbox: Inbox) -> None:

@@ -1,4 +1,5 @@
-"""Task memory: verified statuses, bounded prompt text, and 8 processes recording at once."""
+"""Task memory: verified statuses, bounded prompt text, and 8 processes recording at once (the
+store tests on both backends, see ``any_store_url`` in conftest)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ def test_task_keys_are_stable_and_ignore_case_and_spacing() -> None:
     assert task_key("???").startswith("task-")
 
 
-def test_record_show_and_reset(home: Path) -> None:
+def test_record_show_and_reset(any_store_url: str) -> None:
     clock = iter(range(1000, 2000)).__next__
-    memory = Memory(open_store(home), clock=lambda: float(clock()))
+    memory = Memory(open_store(url=any_store_url), clock=lambda: float(clock()))
     memory.record("k", run_id="r1", status="NO_PROGRESS", reason="loop", title="do k\nmore")
     memory.record("k", run_id="r2", status="GOAL_MET", reason="pytest exit 0", kind="goal")
     memory.record("other", run_id="r3", status="SUCCESS")
@@ -90,17 +91,21 @@ for i in range(n):
 """
 
 
-def test_eight_processes_recording_at_once_lose_nothing(home: Path) -> None:
+def test_eight_processes_recording_at_once_lose_nothing(tmp_path: Path, any_store_url: str) -> None:
     n = 25
+    homes = [tmp_path / f"home-{i}" for i in range(8)]  # each configured for the shared store
+    for home in homes:
+        home.mkdir()
+        (home / "config.yaml").write_text(f"store: '{any_store_url}'\n")
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", RECORDER, str(home), f"p{i}", str(n)],
             env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
         )
-        for i in range(8)
+        for i, home in enumerate(homes)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0] * 8
-    memory = Memory(open_store(home))
+    memory = Memory(open_store(url=any_store_url))
     shared = memory.tasks("shared", history=1000)[0]
     assert shared.runs == 8 * n and len(shared.history) == 8 * n
     assert len(memory.tasks()) == 9

@@ -277,13 +277,27 @@ def test_postgres_gets_the_same_tables_with_wide_types(pg_url: str) -> None:
     assert {t for t, _ in types} == {
         "_tether_migrations",
         "approvals",
+        "automation_slots",
+        "inbox_items",
+        "inbox_runs",
         "regulator_state",
         "rule_cache",
         "rule_stats",
+        "task_runs",
+        "tasks",
     }
     assert types["rule_cache", "mtime_ns"] == "bigint"  # nanoseconds overflow a 4-byte int
     assert types["approvals", "created_unix_s"] == "double precision"  # not a 4-byte float
     assert types["regulator_state", "version"] == "bigint"
+    assert types["automation_slots", "slot_unix_s"] == "double precision"
+    assert types["inbox_runs", "item_id"] == types["inbox_items", "id"] == "bigint"
+    with psycopg.connect(pg_url) as conn:
+        identity = conn.execute(
+            "SELECT column_name, is_identity, identity_generation FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'inbox_items' "
+            "AND column_name = 'id'"
+        ).fetchall()
+    assert identity == [("id", "YES", "BY DEFAULT")]  # SQLite's AUTOINCREMENT, as an identity
 
 
 def test_importing_the_store_modules_does_not_load_psycopg() -> None:

@@ -5,6 +5,35 @@ embedded SQLite file ``<home>/tether.db`` (:mod:`tether.store.sqlite`); a fleet 
 runners shares one PostgreSQL database (:mod:`tether.store.postgres`, extra
 ``tether[fleet]``), selected by ``store: postgresql://...`` in ``config.yaml`` or
 ``$TETHER_STORE_URL``. Both run the same migrations (:mod:`tether.store.migrations`).
+
+How to make a table work on both backends
+-----------------------------------------
+Write everything once; the two stores only hand over a connection. As the automation slots
+(:mod:`tether.store.automation_slots`), the inbox (:mod:`tether.store.inbox`) and the agent's
+task memory (:mod:`tether.store.tasks`) do:
+
+1. **Schema**: a migration step in :mod:`tether.store.migrations`, in SQLite's spelling (the
+   PostgreSQL runner maps ``INTEGER``/``REAL``/``BLOB`` and ``INTEGER PRIMARY KEY
+   AUTOINCREMENT``; see its docstring). Add its columns to ``tests/store/test_migrate.py`` and
+   its tables to the set in ``tests/store/test_postgres.py``.
+2. **SQL**: a module ``tether/store/<table>.py`` of plain functions whose first argument is a
+   :class:`tether.store.sql.SQL` (``db.execute(sql, params) -> Result`` with ``.rows`` and
+   ``.rowcount``; ``with db.transaction():`` around a write of several statements). ``?``
+   placeholders, ``IN ({marks(values)})``, standard SQL both speak. Concurrency stays in the
+   database: a counter or a claim is one ``INSERT … ON CONFLICT … DO UPDATE / DO NOTHING``, a
+   guarded change one ``UPDATE … WHERE status IN (…)`` judged by ``rowcount``, ``RETURNING``
+   where it saves a statement; never read a value in Python and write it back. Let driver
+   errors through (the store reports them).
+3. **Protocol**: the methods on :class:`Store` below, with argument shapes and units.
+4. **Backends**: one line a method in ``SQLiteStore`` and in ``PostgresStore``, the same in
+   both: ``return self._tables("doing x", lambda db: table.fn(db, ...))``. ``_tables`` lends
+   the connection (SQLite: the file's, under the lock, ``BEGIN IMMEDIATE``; PostgreSQL: a
+   pooled one, ``?`` as ``%s``) and turns the driver's errors into :class:`StoreError` naming
+   the file or the masked URL and what was being done.
+5. **Tests**: through ``open_store(url=any_store_url)`` (``tests/conftest.py``: a SQLite file,
+   then a fresh PostgreSQL schema, skipped locally without ``$TETHER_TEST_PG_URL``), and races
+   with real processes, each a home configured for the shared store
+   (``tests/orchestrate/test_automations_processes.py``).
 """
 
 from __future__ import annotations

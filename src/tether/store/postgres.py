@@ -10,7 +10,10 @@ Concurrency lives in the database, never in read-modify-write in Python: counter
 are one ``INSERT ... ON CONFLICT DO UPDATE``; an approval is decided by one
 ``UPDATE ... WHERE status = ANY(...) RETURNING`` (single use: of two deciders,
 exactly one gets the row back); regulator state carries a version that a save
-may require (optimistic concurrency).
+may require (optimistic concurrency). The automation slots, the inbox and the agent's task
+memory run the very SQL the SQLite file runs (:mod:`tether.store.automation_slots`,
+:mod:`tether.store.inbox`, :mod:`tether.store.tasks`) on one pooled connection per call
+(:class:`tether.store.sql.PostgresSQL`).
 
 The rule cache stays local: it caches parsed files of *this* machine's rule
 folders, so it is delegated to the home's SQLite file when the store was opened
@@ -23,14 +26,18 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from tether.errors import StoreError
-from tether.store import RuleStats
+from tether.store import RuleStats, tasks
+from tether.store import automation_slots as _slots
+from tether.store import inbox as _inbox
 from tether.store.migrations import now_utc, pending_steps
+from tether.store.sql import SQL, PostgresSQL
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
     from tether.store.sqlite import SQLiteStore
 
 __all__ = ["CONNECT_TIMEOUT_S", "MIGRATION_LOCK", "PostgresStore", "mask_url", "migrate_postgres"]
+
+_T = TypeVar("_T")
 
 CONNECT_TIMEOUT_S = 5
 """How long opening a connection may take, in seconds (libpq's ``connect_timeout``)."""
@@ -237,18 +246,32 @@ class PostgresStore:
             name="tether-store",
         )
 
-    def _run(self, sql: str, params: Sequence[Any] = (), *, what: str) -> list[tuple[Any, ...]]:
-        """Run one statement, its own transaction (autocommit); its rows (``[]`` when none)."""
+    @contextmanager
+    def _connection(self, what: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        """A pooled connection (autocommit) for one operation; psycopg's errors, a failed
+        ``COMMIT`` and a pool timeout included, as :class:`StoreError` naming the masked URL
+        and ``what`` was being done."""
         import psycopg
 
         self.open()
         assert self._pool is not None
         try:
             with self._pool.connection() as conn:
-                cursor = conn.execute(sql, params)
-                return cursor.fetchall() if cursor.description is not None else []
+                yield conn
         except psycopg.Error as exc:
             raise StoreError(f"{self.masked_url}: {what} failed ({self._scrub(exc)})") from None
+
+    def _run(self, sql: str, params: Sequence[Any] = (), *, what: str) -> list[tuple[Any, ...]]:
+        """Run one statement, its own transaction (autocommit); its rows (``[]`` when none)."""
+        with self._connection(what) as conn:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def _tables(self, what: str, call: Callable[[SQL], _T]) -> _T:
+        """Run ``call`` (a function of :mod:`tether.store.automation_slots` or
+        :mod:`tether.store.inbox`) on one pooled connection, for all its statements."""
+        with self._connection(what) as conn:
+            return call(PostgresSQL(conn))
 
     # -- rule statistics --------------------------------------------------------------------------
 
@@ -419,3 +442,93 @@ class PostgresStore:
             pool.close()
         if self.rule_cache is not None:
             self.rule_cache.close()
+
+    # -- automations (SQL in tether.store.automation_slots, shared with SQLite) -------------------
+
+    def claim_slots(self, rows: Iterable[tuple[str, float, str, str, str, float]]) -> list[bool]:
+        """See :meth:`tether.store.Store.claim_slots` (one ``INSERT … ON CONFLICT DO NOTHING
+        RETURNING``: of several schedulers on the database exactly one wins a slot)."""
+        return self._tables("claiming slots", lambda db: _slots.claim(db, rows))
+
+    def update_slot(
+        self,
+        automation: str,
+        slot_s: float,
+        *,
+        status: str,
+        when: tuple[str, ...],
+        fields: dict[str, Any],
+    ) -> bool:
+        """See :meth:`tether.store.Store.update_slot`."""
+        return self._tables(
+            "updating a slot",
+            lambda db: _slots.update(
+                db, automation, slot_s, status=status, when=when, fields=fields
+            ),
+        )
+
+    def slot_rows(
+        self, automation: str, *, statuses: tuple[str, ...] = (), limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.slot_rows`."""
+        return self._tables(
+            "reading slots",
+            lambda db: _slots.rows(db, automation, statuses=statuses, limit=limit),
+        )
+
+    def last_slot(self, automation: str) -> float | None:
+        """See :meth:`tether.store.Store.last_slot`."""
+        return self._tables("reading slots", lambda db: _slots.last_slot(db, automation))
+
+    def slot_usage(self, automation: str, since_s: float) -> tuple[int, float]:
+        """See :meth:`tether.store.Store.slot_usage`."""
+        return self._tables(
+            "reading slot usage", lambda db: _slots.usage_since(db, automation, since_s)
+        )
+
+    # -- inbox (SQL in tether.store.inbox, shared with SQLite) ------------------------------------
+
+    def inbox_put(
+        self, key: str, title: str, detail: str, run_id: str | None, now_s: float
+    ) -> dict[str, Any]:
+        """See :meth:`tether.store.Store.inbox_put` (the count is one ``INSERT … ON CONFLICT
+        DO UPDATE``: processes putting one key at once lose no count)."""
+        return self._tables(
+            "putting an inbox item",
+            lambda db: _inbox.put(db, key, title, detail, run_id, now_s),
+        )
+
+    def inbox_items(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.inbox_items`."""
+        return self._tables("reading the inbox", lambda db: _inbox.items(db, statuses))
+
+    def inbox_get(self, ref: str | int) -> dict[str, Any] | None:
+        """See :meth:`tether.store.Store.inbox_get`."""
+        return self._tables("reading the inbox", lambda db: _inbox.get(db, ref))
+
+    def inbox_set_status(self, item_id: int, status: str, now_s: float) -> bool:
+        """See :meth:`tether.store.Store.inbox_set_status`."""
+        return self._tables(
+            "changing an inbox item",
+            lambda db: _inbox.set_status(db, item_id, status, now_s),
+        )
+
+    # -- agent task memory (SQL in tether.store.tasks, shared with SQLite) ------------------------
+
+    def record_task_run(self, run: dict[str, Any], title: str) -> None:
+        """See :meth:`tether.store.Store.record_task_run`."""
+        self._tables("recording a task run", lambda db: tasks.record_task_run(db, run, title))
+
+    def list_tasks(self, task_key: str | None = None) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.list_tasks`."""
+        return self._tables("reading tasks", lambda db: tasks.list_tasks(db, task_key))
+
+    def list_task_runs(self, task_key: str, limit: int = 20) -> list[dict[str, Any]]:
+        """See :meth:`tether.store.Store.list_task_runs`."""
+        return self._tables(
+            "reading task runs", lambda db: tasks.list_task_runs(db, task_key, limit)
+        )
+
+    def delete_tasks(self, task_key: str | None = None) -> int:
+        """See :meth:`tether.store.Store.delete_tasks`."""
+        return self._tables("deleting tasks", lambda db: tasks.delete_tasks(db, task_key))

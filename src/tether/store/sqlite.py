@@ -21,10 +21,11 @@ from tether.store import RuleStats, tasks
 from tether.store import automation_slots as _slots
 from tether.store import inbox as _inbox
 from tether.store.migrations import migrate
+from tether.store.sql import SQL, SQLiteSQL
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 BUSY_TIMEOUT_S = 30.0
 """How long a writer waits for another process's write to finish, in seconds."""
@@ -351,12 +352,23 @@ class SQLiteStore:
                 self._db.close()
                 self._db = None
 
+    # -- tables whose SQL is shared with PostgreSQL (see tether.store.sql) ------------------------
+
+    def _tables(self, what: str, call: Callable[[SQL], _T]) -> _T:
+        """Run ``call`` on this file's connection (under the lock), SQLite's errors as
+        :class:`StoreError` naming the file and ``what`` was being done."""
+        with self._lock:
+            db = self._connect()
+            try:
+                return call(SQLiteSQL(db))
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {what} failed ({exc})") from None
+
     # -- automations (SQL in tether.store.automation_slots) ---------------------------------------
 
     def claim_slots(self, rows: Iterable[tuple[str, float, str, str, str, float]]) -> list[bool]:
         """See :meth:`tether.store.Store.claim_slots`."""
-        with self._lock:
-            return _slots.claim(self._connect(), rows)
+        return self._tables("claiming slots", lambda db: _slots.claim(db, rows))
 
     def update_slot(
         self,
@@ -368,27 +380,31 @@ class SQLiteStore:
         fields: dict[str, Any],
     ) -> bool:
         """See :meth:`tether.store.Store.update_slot`."""
-        with self._lock:
-            return _slots.update(
-                self._connect(), automation, slot_s, status=status, when=when, fields=fields
-            )
+        return self._tables(
+            "updating a slot",
+            lambda db: _slots.update(
+                db, automation, slot_s, status=status, when=when, fields=fields
+            ),
+        )
 
     def slot_rows(
         self, automation: str, *, statuses: tuple[str, ...] = (), limit: int | None = None
     ) -> list[dict[str, Any]]:
         """See :meth:`tether.store.Store.slot_rows`."""
-        with self._lock:
-            return _slots.rows(self._connect(), automation, statuses=statuses, limit=limit)
+        return self._tables(
+            "reading slots",
+            lambda db: _slots.rows(db, automation, statuses=statuses, limit=limit),
+        )
 
     def last_slot(self, automation: str) -> float | None:
         """See :meth:`tether.store.Store.last_slot`."""
-        with self._lock:
-            return _slots.last_slot(self._connect(), automation)
+        return self._tables("reading slots", lambda db: _slots.last_slot(db, automation))
 
     def slot_usage(self, automation: str, since_s: float) -> tuple[int, float]:
         """See :meth:`tether.store.Store.slot_usage`."""
-        with self._lock:
-            return _slots.usage_since(self._connect(), automation, since_s)
+        return self._tables(
+            "reading slot usage", lambda db: _slots.usage_since(db, automation, since_s)
+        )
 
     # -- inbox (SQL in tether.store.inbox) --------------------------------------------------------
 
@@ -396,53 +412,42 @@ class SQLiteStore:
         self, key: str, title: str, detail: str, run_id: str | None, now_s: float
     ) -> dict[str, Any]:
         """See :meth:`tether.store.Store.inbox_put`."""
-        with self._lock:
-            return _inbox.put(self._connect(), key, title, detail, run_id, now_s)
+        return self._tables(
+            "putting an inbox item",
+            lambda db: _inbox.put(db, key, title, detail, run_id, now_s),
+        )
 
     def inbox_items(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """See :meth:`tether.store.Store.inbox_items`."""
-        with self._lock:
-            return _inbox.items(self._connect(), statuses)
+        return self._tables("reading the inbox", lambda db: _inbox.items(db, statuses))
 
     def inbox_get(self, ref: str | int) -> dict[str, Any] | None:
         """See :meth:`tether.store.Store.inbox_get`."""
-        with self._lock:
-            return _inbox.get(self._connect(), ref)
+        return self._tables("reading the inbox", lambda db: _inbox.get(db, ref))
 
     def inbox_set_status(self, item_id: int, status: str, now_s: float) -> bool:
         """See :meth:`tether.store.Store.inbox_set_status`."""
-        with self._lock:
-            return _inbox.set_status(self._connect(), item_id, status, now_s)
+        return self._tables(
+            "changing an inbox item",
+            lambda db: _inbox.set_status(db, item_id, status, now_s),
+        )
 
     # -- agent task memory (SQL in tether.store.tasks) --------------------------------------------
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            db = self._connect()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                out = work(db)
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: write failed ({exc})") from None
-            return out
-
     def record_task_run(self, run: dict[str, Any], title: str) -> None:
-        """Append one agent run and update its task, in one transaction."""
-        self._transaction(lambda db: tasks.record_task_run(db, run, title))
+        """See :meth:`tether.store.Store.record_task_run`."""
+        self._tables("recording a task run", lambda db: tasks.record_task_run(db, run, title))
 
     def list_tasks(self, task_key: str | None = None) -> list[dict[str, Any]]:
-        """Every task (or ``task_key``'s), most recently run first."""
-        with self._lock:
-            return tasks.list_tasks(self._connect(), task_key)
+        """See :meth:`tether.store.Store.list_tasks`."""
+        return self._tables("reading tasks", lambda db: tasks.list_tasks(db, task_key))
 
     def list_task_runs(self, task_key: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest ``limit`` runs of ``task_key``, newest first."""
-        with self._lock:
-            return tasks.list_task_runs(self._connect(), task_key, limit)
+        """See :meth:`tether.store.Store.list_task_runs`."""
+        return self._tables(
+            "reading task runs", lambda db: tasks.list_task_runs(db, task_key, limit)
+        )
 
     def delete_tasks(self, task_key: str | None = None) -> int:
-        """Forget every task (or ``task_key``) and its runs; returns how many tasks went."""
-        return self._transaction(lambda db: tasks.delete_tasks(db, task_key))
+        """See :meth:`tether.store.Store.delete_tasks`."""
+        return self._tables("deleting tasks", lambda db: tasks.delete_tasks(db, task_key))
