@@ -86,3 +86,22 @@ def test_a_worktree_left_clean_is_removed(tmp_path: Path) -> None:
     assert not kept.exists() or not [p for p in kept.iterdir() if p.is_dir()]
     assert "worktree kept" not in done.stderr
     assert git("worktree", "list", cwd=root).count("\n") == 0  # only the main checkout
+
+
+def test_a_run_can_delegate_to_the_projects_agents(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        "MODEL = ScriptedModel(["
+        "reply(tool_calls=[call('delegate', agent='reader', task='what does README.md say?')]),"
+        "reply(tool_calls=[call('write_file', path='child.txt', content='x')]),"
+        "reply('CHILD: hello'),"
+        "lambda request: reply('PARENT-DONE ' + ' '.join(request.tools))])\n",
+    )
+    (root / "README.md").write_text("hello\n")
+    (root / "agents").mkdir()
+    (root / "agents" / "reader.md").write_text(READER)
+    done = tether("run", "ask the reader", "--cwd", str(root), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "delegate" in done.stderr  # the tool line of the parent's call
+    assert "PARENT-DONE" in done.stdout and "delegate" in done.stdout  # offered to the parent
+    assert not (root / "child.txt").exists()  # the child kept to its allow-list

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.loop.core import Loop
 from tether.loop.result import LoopResult
@@ -40,6 +40,9 @@ from tether.orchestrate.memory import Memory, task_key
 from tether.orchestrate.project import Project, load_model
 from tether.orchestrate.skills import Skills
 from tether.tools.tool import Tool
+
+if TYPE_CHECKING:
+    from tether.orchestrate.delegate import Delegation
 
 __all__ = ["AgentPlan", "AgentResult", "AgentRun", "Budget", "new_run_id", "run_agent"]
 
@@ -198,6 +201,8 @@ class AgentRun:
         on_event: called with every trace event (dicts, as :class:`tether.Loop` emits them).
         run_id: the run's id (default: :func:`new_run_id`).
         clock: monotonic seconds for the loop (injectable).
+        delegation: sub-agents the model may hand tasks to: its ``delegate`` tool joins the
+            run's tools and is bound to the run's loop (children are charged to it).
 
     Raises:
         ProjectConfigError: no model, a broken ``.mcp.json``.
@@ -223,6 +228,7 @@ class AgentRun:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         run_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        delegation: Delegation | None = None,
     ) -> None:
         from tether.tools.builtin import Workspace
 
@@ -265,6 +271,8 @@ class AgentRun:
         self.mcp_servers = project.mcp_servers() if include_mcp else []
         self.instructions = read_instructions(project.root)
         self.extra_pinned = list(pinned)
+        self.delegation = delegation
+        """Sub-agents the model may hand tasks to (a ``delegate`` tool, bound to the run)."""
         self.trace_path = project.home / "traces" / f"agent-{self.run_id}.jsonl"
         self.state_path = project.home / "state" / f"agent-{self.run_id}.json"
 
@@ -296,7 +304,9 @@ class AgentRun:
         record: bool,
         on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> Loop:
-        return Loop(
+        if self.delegation is not None:
+            tools = [*tools, self.delegation.tool()]
+        loop = Loop(
             self.prompt,
             tools=list(tools),
             llm=self.model,
@@ -311,6 +321,9 @@ class AgentRun:
             quiet=True,
             clock=self.clock,
         )
+        if self.delegation is not None:
+            self.delegation.bind(loop)  # children draw on, and are charged to, this loop
+        return loop
 
     def plan(self, store: Any = None) -> AgentPlan:
         """What the run would do, without running or recording anything (a dry run).

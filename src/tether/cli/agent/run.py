@@ -110,6 +110,7 @@ def _agent(
     run_id: str | None = None,
     tools: list[Any] | None = None,
     pinned: tuple[str, ...] = (),
+    delegation: Any = None,
 ) -> AgentRun:
     from tether.orchestrate import AgentRun
 
@@ -127,6 +128,7 @@ def _agent(
             run_id=run_id,
             tools=tools,
             pinned=pinned,
+            delegation=delegation,
         )
 
 
@@ -190,18 +192,16 @@ def run(
     """Run one governed agent over the project's workspace (exit 0 success, 1 not, 130 Ctrl-C)."""
     from contextlib import ExitStack
 
-    from tether.orchestrate import Worktree, find_agents
+    from tether.orchestrate import Delegation, Worktree, find_agents
     from tether.orchestrate.dispatch import as_agent, inbox_on_kept
 
     project = _project(cwd, home)
     budget = _budget(max_iterations, token_limit, cost_limit_usd, wall_clock_s)
-    sub = None
-    if agent_name is not None:
-        with bad_input("--agent"):
-            catalog = find_agents(project.root, project.home)
-            sub = catalog.get(agent_name)
-        for problem in catalog.errors:
-            print(f"tether: warning: skipped: {problem}", file=sys.stderr)
+    with bad_input("--agent"):
+        catalog = find_agents(project.root, project.home)
+        sub = catalog.get(agent_name) if agent_name is not None else None
+    for problem in catalog.errors:
+        print(f"tether: warning: skipped: {problem}", file=sys.stderr)
     store = _store(project, memory=memory, dry_run=dry_run)
     isolate = worktree or (sub is not None and sub.isolation == "worktree")
     if isolate and dry_run:
@@ -221,6 +221,18 @@ def run(
                 narrowed = as_agent(sub, tools, budget)
             tools, budget, pinned = narrowed.tools, narrowed.budget, narrowed.pinned
             model = model or narrowed.model
+        delegation = None
+        if sub is None and catalog.agents:  # the model may hand tasks to the project's agents
+            delegation = Delegation(
+                catalog,
+                tools=tools,
+                worktrees=Worktree(project.home, on_kept=inbox_on_kept(store))
+                if store is not None
+                else None,
+                repo=Path(root),
+                trace_dir=project.home / "traces",
+                on_event=_printer(json_output),
+            )
         agent = _agent(
             prompt,
             project,
@@ -233,6 +245,7 @@ def run(
             on_event=_printer(json_output),
             tools=tools,
             pinned=pinned,
+            delegation=delegation,
         )
         if dry_run:
             _show_plan(agent.plan(store).to_dict(), json_output)
