@@ -83,55 +83,57 @@ class Display:
         }
         if event.kind.startswith(("explore", "promoted")):
             self._explore(event.kind, d)
-        elif event.kind == "attempt":
-            caps = escape(", ".join(f"{k}={v}" for k, v in d["captures"].items()))
-            self.say(
-                f"[bold cyan]tether ▸[/] depth {d['level']}: trying rule "
-                f"[bold]{d['rule']}[/]" + (f" ({caps})" if caps else "")
-            )
-            self._spin(f"applying rule {event.data['rule']} ...")
-        elif event.kind == "retry":
-            self._stop_spinner()
-            self.say(
-                f"[bold cyan]tether ▸[/]   [yellow]↻[/] {d['rule']}: retry "
-                f"{d['attempt']}/{d['attempts']} in {float(d['delay_s']):.1f} s"
-            )
-        elif event.kind == "rolled_back":
-            self._stop_spinner()
-            undone = escape(", ".join(str(u) for u in event.data.get("undone") or []))
-            self.say(
-                f"[bold cyan]tether ▸[/]   [yellow]↺[/] rolled back what {d['rule']} "
-                f"changed" + (f": {undone}" if undone else "")
-            )
-        elif event.kind == "applied":
-            self._stop_spinner()
-            for action, ok, detail in d["steps"]:
-                mark = "[green]✓[/]" if ok else "[red]✗[/]"
-                self.say(f"[bold cyan]tether ▸[/]   {mark} {action}: {escape(str(detail))}")
-            if d.get("error") and not d["steps"]:
-                self.say(f"[bold cyan]tether ▸[/]   [red]✗[/] {d['error']}")
-        elif event.kind == "progress":
-            self._stop_spinner()
-            self.say(
-                f"[bold cyan]tether ▸[/] [green]{d['rule']} fixed its error[/]; "
-                "a new failure showed underneath, going deeper"
-            )
-        elif event.kind == "rule_failed":
-            self._stop_spinner()
-            self.say(
-                f"[bold cyan]tether ▸[/] [yellow]{d['rule']} did not fix it[/] ({d['outcome']})"
-            )
-        elif event.kind == "recovered":
-            self._stop_spinner()
-            self.say(
-                f"[bold green]tether ✓ recovered[/] (last fix: {d['rule']}, depth {d['level']})"
-            )
-        elif event.kind == "gave_up":
-            self._stop_spinner()
-            self.say(f"[bold red]tether ✗ gave up:[/] {d['reason']}")
-        elif event.kind == "needs_you":
-            self._stop_spinner()
-            self.say(f"[bold yellow]tether ▸ needs you:[/] {d['reason']}")
+            return
+        match event.kind:
+            case "attempt":
+                caps = escape(", ".join(f"{k}={v}" for k, v in d["captures"].items()))
+                self.say(
+                    f"[bold cyan]tether ▸[/] depth {d['level']}: trying rule "
+                    f"[bold]{d['rule']}[/]" + (f" ({caps})" if caps else "")
+                )
+                self._spin(f"applying rule {event.data['rule']} ...")
+            case "retry":
+                self._stop_spinner()
+                self.say(
+                    f"[bold cyan]tether ▸[/]   [yellow]↻[/] {d['rule']}: retry "
+                    f"{d['attempt']}/{d['attempts']} in {float(d['delay_s']):.1f} s"
+                )
+            case "rolled_back":
+                self._stop_spinner()
+                undone = escape(", ".join(str(u) for u in event.data.get("undone") or []))
+                self.say(
+                    f"[bold cyan]tether ▸[/]   [yellow]↺[/] rolled back what {d['rule']} "
+                    f"changed" + (f": {undone}" if undone else "")
+                )
+            case "applied":
+                self._stop_spinner()
+                for action, ok, detail in d["steps"]:
+                    mark = "[green]✓[/]" if ok else "[red]✗[/]"
+                    self.say(f"[bold cyan]tether ▸[/]   {mark} {action}: {escape(str(detail))}")
+                if d.get("error") and not d["steps"]:
+                    self.say(f"[bold cyan]tether ▸[/]   [red]✗[/] {d['error']}")
+            case "progress":
+                self._stop_spinner()
+                self.say(
+                    f"[bold cyan]tether ▸[/] [green]{d['rule']} fixed its error[/]; "
+                    "a new failure showed underneath, going deeper"
+                )
+            case "rule_failed":
+                self._stop_spinner()
+                self.say(
+                    f"[bold cyan]tether ▸[/] [yellow]{d['rule']} did not fix it[/] ({d['outcome']})"
+                )
+            case "recovered":
+                self._stop_spinner()
+                self.say(
+                    f"[bold green]tether ✓ recovered[/] (last fix: {d['rule']}, depth {d['level']})"
+                )
+            case "gave_up":
+                self._stop_spinner()
+                self.say(f"[bold red]tether ✗ gave up:[/] {d['reason']}")
+            case "needs_you":
+                self._stop_spinner()
+                self.say(f"[bold yellow]tether ▸ needs you:[/] {d['reason']}")
 
     def _spin(self, label: str) -> None:
         """Show a spinner with ``label`` and the elapsed time if still running after the delay."""
