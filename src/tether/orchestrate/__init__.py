@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tether._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from tether.orchestrate.autogoal import automation_runner, goal_runner
     from tether.orchestrate.automations import (
         Automation,
         AutomationBudget,
@@ -56,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "AgentRun": "tether.orchestrate.run",
     "Allowance": "tether.orchestrate.child",
     "Automation": "tether.orchestrate.automations",
+    "automation_runner": "tether.orchestrate.autogoal",
+    "goal_runner": "tether.orchestrate.autogoal",
     "automation_from_mapping": "tether.orchestrate.automations",
     "AutomationBudget": "tether.orchestrate.automations",
     "AutomationConfigError": "tether.orchestrate.errors",
@@ -150,7 +153,9 @@ __all__ = [
     "WorktreeRecord",
     "agent_loop",
     "automation_from_mapping",
+    "automation_runner",
     "find_agents",
+    "goal_runner",
     "history",
     "load_agent",
     "load_automation",

@@ -5,9 +5,9 @@
 NoProgress, approvals, trace and state under the home, ``tether explain`` on its trace) over
 ``Workspace(cwd).tools()``; ``run_command`` is left out — neither callable nor shown to the
 model — unless the automation sets ``allow_commands: true``. The per-run ceilings are the
-automation's, lowered to what its window budget leaves. Goal runs (``goal:``) plug in as a
-different ``run_automation`` (the goal runner of ``tether agent goal``); this one gives the
-goal to the model as the condition to reach.
+automation's, lowered to what its window budget leaves. An automation with ``verify:`` is a
+goal run instead (:mod:`tether.orchestrate.autogoal`, chosen by ``automation_runner``); for one
+with ``goal:`` alone, this runner gives the goal to the model as the condition to reach.
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ def history_cmd(
 
 
 def _scheduler(root: Path) -> Any:
-    from tether.orchestrate import Inbox, Scheduler, load_automations, loop_runner
+    from tether.orchestrate import Inbox, Scheduler, automation_runner, load_automations
     from tether.store import open_store
 
     store = open_store(root)
@@ -236,7 +236,7 @@ def _scheduler(root: Path) -> Any:
             "automation file does not load",
             detail=str(exc),
         )
-    return Scheduler(store, found, loop_runner(root))
+    return Scheduler(store, found, automation_runner(root, store))
 
 
 @automations_app.command("tick")
