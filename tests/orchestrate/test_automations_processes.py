@@ -107,8 +107,9 @@ def test_three_scheduler_processes_run_each_slot_exactly_once(
     assert sorted(r.slot_s for r in rows if r.status == "ran") == sorted(slots)
     recorded = sorted(r.slot_s for r in rows)
     assert recorded == [recorded[0] + i for i in range(len(recorded))]  # no slot left out
-    # a slot starved of CPU past its grace may be recorded missed (never run twice)
-    assert {r.status for r in rows} <= {"ran", "missed"}
+    # on a starved CPU a slot may pass its grace (missed), or start while the run before it is
+    # still being recorded (skipped, the overlap policy); never run twice, never left out
+    assert {r.status for r in rows} <= {"ran", "missed", "skipped"}
 
 
 @pytest.mark.slow
