@@ -80,8 +80,11 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
-def _register() -> None:
+def _register(argv: list[str] | None = None) -> None:
     from tether.cli import agent, approve, explain, explore, rules, run, stats
+
+    args = sys.argv[1:] if argv is None else argv
+    command = next((a for a in args if not a.startswith("-")), None)
 
     run.register(app)
     explore.register(app)
@@ -89,7 +92,7 @@ def _register() -> None:
     explain.register(app)
     stats.register(app)
     app.add_typer(rules.app, name="rules")
-    agent.register(app)
+    agent.register(app, commands=command == "agent")  # its sub-commands load only when asked
 
 
 def _show_warning(
@@ -108,7 +111,7 @@ def _show_warning(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tether`` console script."""
-    _register()
+    _register(argv)
     warnings.showwarning = _show_warning
     try:
         app(args=argv, standalone_mode=True)

@@ -18,10 +18,18 @@ app = typer.Typer(
 )
 
 
-def register(root: typer.Typer) -> None:
-    """Add the ``agent`` group and its sub-commands to the root ``tether`` app."""
-    from tether.cli.agent import automations, inbox, run, skills, worktrees
+def register(root: typer.Typer, *, commands: bool = True) -> None:
+    """Add the ``agent`` group to the root ``tether`` app.
 
-    for module in (run, automations, inbox, skills, worktrees):
-        module.register(app)
+    Args:
+        root: the root app.
+        commands: import and add the sub-commands too; ``False`` adds the group alone (its
+            name and help in ``tether --help``), so that other commands do not pay for
+            importing these modules.
+    """
+    if commands:
+        from tether.cli.agent import automations, inbox, run, skills, worktrees
+
+        for module in (run, automations, inbox, skills, worktrees):
+            module.register(app)
     root.add_typer(app, name="agent")
