@@ -15,40 +15,89 @@ live JSONL trace; :mod:`.explain` reports read from traces; :mod:`.otel` OpenTel
 
 from __future__ import annotations
 
-from tether.loop.approval import (
-    ApprovalError,
-    ApprovalRequest,
-    ApprovalRunner,
-    CallbackApproval,
-    CLIApproval,
-    HeadlessApproval,
-    RequireApproval,
-)
-from tether.loop.budget import BudgetReport, CostLimit
-from tether.loop.ceilings import Ceilings, Remaining
-from tether.loop.core import Loop, NestedLoopError, Policy
-from tether.loop.end import End
-from tether.loop.explain import Explanation, explain, load_trace
-from tether.loop.otel import SpanRecorder
-from tether.loop.progress import (
-    GoalMetric,
-    IterationReport,
-    MetricSnapshot,
-    NoProgress,
-    PolicyDecision,
-)
-from tether.loop.result import LoopExit, LoopResult, LoopStatus
-from tether.loop.state import (
-    ArtifactDriftError,
-    SchemaChangedError,
-    StateCorrupt,
-    StateError,
-    StateLocked,
-    StateVersionError,
-)
-from tether.loop.summary import DeterministicSummarizer, ModelSummarizer, Summarizer
-from tether.loop.testfix import PytestMetric, TestFixLoop
-from tether.loop.trace import Trace
+from typing import TYPE_CHECKING
+
+from tether._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from tether.loop.approval import (
+        ApprovalError,
+        ApprovalRequest,
+        ApprovalRunner,
+        CallbackApproval,
+        CLIApproval,
+        HeadlessApproval,
+        RequireApproval,
+    )
+    from tether.loop.budget import BudgetReport, CostLimit
+    from tether.loop.ceilings import Ceilings, Remaining
+    from tether.loop.core import Loop, NestedLoopError
+    from tether.loop.end import End
+    from tether.loop.explain import Explanation, explain, load_trace
+    from tether.loop.hooks import Policy, WatchesEvents
+    from tether.loop.otel import SpanRecorder
+    from tether.loop.progress import (
+        GoalMetric,
+        IterationReport,
+        MetricSnapshot,
+        NoProgress,
+        PolicyDecision,
+    )
+    from tether.loop.result import LoopExit, LoopResult, LoopStatus
+    from tether.loop.state import (
+        ArtifactDriftError,
+        SchemaChangedError,
+        StateCorrupt,
+        StateError,
+        StateLocked,
+        StateVersionError,
+    )
+    from tether.loop.summary import DeterministicSummarizer, ModelSummarizer, Summarizer
+    from tether.loop.testfix import PytestMetric, TestFixLoop
+    from tether.loop.trace import Trace
+
+_EXPORTS: dict[str, str] = {
+    "ApprovalError": "tether.loop.approval",
+    "ApprovalRequest": "tether.loop.approval",
+    "ApprovalRunner": "tether.loop.approval",
+    "ArtifactDriftError": "tether.loop.state",
+    "BudgetReport": "tether.loop.budget",
+    "CLIApproval": "tether.loop.approval",
+    "CallbackApproval": "tether.loop.approval",
+    "Ceilings": "tether.loop.ceilings",
+    "CostLimit": "tether.loop.budget",
+    "DeterministicSummarizer": "tether.loop.summary",
+    "End": "tether.loop.end",
+    "Explanation": "tether.loop.explain",
+    "GoalMetric": "tether.loop.progress",
+    "HeadlessApproval": "tether.loop.approval",
+    "IterationReport": "tether.loop.progress",
+    "Loop": "tether.loop.core",
+    "LoopExit": "tether.loop.result",
+    "LoopResult": "tether.loop.result",
+    "LoopStatus": "tether.loop.result",
+    "MetricSnapshot": "tether.loop.progress",
+    "ModelSummarizer": "tether.loop.summary",
+    "NestedLoopError": "tether.loop.core",
+    "NoProgress": "tether.loop.progress",
+    "Policy": "tether.loop.hooks",
+    "PolicyDecision": "tether.loop.progress",
+    "PytestMetric": "tether.loop.testfix",
+    "Remaining": "tether.loop.ceilings",
+    "RequireApproval": "tether.loop.approval",
+    "SchemaChangedError": "tether.loop.state",
+    "SpanRecorder": "tether.loop.otel",
+    "StateCorrupt": "tether.loop.state",
+    "StateError": "tether.loop.state",
+    "StateLocked": "tether.loop.state",
+    "StateVersionError": "tether.loop.state",
+    "Summarizer": "tether.loop.summary",
+    "TestFixLoop": "tether.loop.testfix",
+    "Trace": "tether.loop.trace",
+    "WatchesEvents": "tether.loop.hooks",
+    "explain": "tether.loop.explain",
+    "load_trace": "tether.loop.explain",
+}
 
 __all__ = [
     "ApprovalError",
@@ -88,6 +137,9 @@ __all__ = [
     "Summarizer",
     "TestFixLoop",
     "Trace",
+    "WatchesEvents",
     "explain",
     "load_trace",
 ]
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

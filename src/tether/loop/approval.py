@@ -31,10 +31,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, TextIO, runtime_checkable
+from typing import Any, TextIO
 
 from tether.errors import TetherError
 from tether.llm.types import ToolCall
+from tether.loop.hooks import ApprovalRunner
 from tether.store import Store
 
 __all__ = [
@@ -170,15 +171,6 @@ class RequireApproval:
     def __call__(self, report: Any) -> None:
         """No opinion on finished iterations (the gate acts before a call runs)."""
         return None
-
-
-@runtime_checkable
-class ApprovalRunner(Protocol):
-    """Decides requests: ``True`` approve, ``False`` deny, ``None`` pending (ask later)."""
-
-    def decide(self, request: ApprovalRequest) -> bool | None:
-        """The decision for ``request``."""
-        ...
 
 
 class CLIApproval:

@@ -42,9 +42,10 @@ from tether.loop.budget import BudgetReport, CostLimit
 from tether.loop.ceilings import Ceilings, Remaining
 from tether.loop.end import End
 from tether.loop.fields import CeilingField, Forward
+from tether.loop.hooks import Policy
 from tether.loop.interrupt import interrupts
 from tether.loop.judge import check_declared_statuses
-from tether.loop.progress import GoalMetric, IterationReport, NoProgress, PolicyDecision
+from tether.loop.progress import GoalMetric, IterationReport, NoProgress
 from tether.loop.result import LoopResult, LoopStatus
 from tether.loop.resume import rebuild
 from tether.loop.run_state import RunState
@@ -56,9 +57,6 @@ from tether.loop.trace import Trace
 from tether.tools.tool import Tool, ToolRegistry
 
 __all__ = ["Loop", "NestedLoopError", "Policy"]
-
-Policy = Callable[[IterationReport], PolicyDecision | None]
-"""A policy judges each finished iteration; ``None`` means no opinion."""
 
 _RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "tether_loop_running", default=False

@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from tether.llm.types import ToolCall
+from tether.loop.hooks import GoalMetric
 
 __all__ = [
     "GoalMetric",
@@ -82,15 +83,6 @@ class MetricSnapshot:
         if self.value > before.value:
             return "regressed"
         return "flat"
-
-
-@runtime_checkable
-class GoalMetric(Protocol):
-    """Measures an observation (whatever ``observe()`` returned)."""
-
-    def measure(self, observation: Any) -> MetricSnapshot:
-        """The snapshot for ``observation``."""
-        ...
 
 
 def action_fingerprint(call: ToolCall) -> str:

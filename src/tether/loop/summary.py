@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from tether.llm.types import Message, ToolResultMessage, Usage, UserMessage
+from tether.loop.hooks import Summarizer
 
 __all__ = [
     "DeterministicSummarizer",
@@ -28,23 +29,6 @@ __all__ = [
     "summarize_line",
     "summarize_with",
 ]
-
-
-@runtime_checkable
-class Summarizer(Protocol):
-    """Writes one line about a past iteration.
-
-    Attributes:
-        version: a stamp that changes whenever the lines it writes would change.
-    """
-
-    version: str
-
-    async def summarize(
-        self, index: int, messages: list[Message]
-    ) -> tuple[str, Usage, float | None]:
-        """The line for iteration ``index``, the tokens it cost, and their USD (``None``: unknown)."""
-        ...
 
 
 async def summarize_with(
