@@ -54,8 +54,13 @@ def configured_llm(settings: EngineSettings, home: Path, chosen: Any = None) -> 
     return LLM(chosen, secondary=secondary, base_url=settings.llm_base_url, prices=prices)
 
 
-def scripted_model(home: Path, file: str) -> Any:
+def scripted_model(home: Path, file: str, *, label: str = "engine.llm") -> Any:
     """``MODEL`` from the Python file ``file`` (relative to ``home`` unless absolute).
+
+    Args:
+        home: the home directory.
+        file: the part after ``scripted:``.
+        label: what the error messages name (the config key or flag that gave the file).
 
     Raises:
         ConfigError: the file does not exist, fails to import, or defines no ``MODEL``.
@@ -63,15 +68,15 @@ def scripted_model(home: Path, file: str) -> Any:
     path = (home / file) if not Path(file).is_absolute() else Path(file)
     spec = importlib.util.spec_from_file_location(f"tether_scripted_{abs(hash(str(path)))}", path)
     if spec is None or spec.loader is None or not path.is_file():
-        raise ConfigError(f"engine.llm: scripted model file {path} does not exist")
+        raise ConfigError(f"{label}: scripted model file {path} does not exist")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise ConfigError(
-            f"engine.llm: {path} failed to import: {type(exc).__name__}: {exc}"
+            f"{label}: {path} failed to import: {type(exc).__name__}: {exc}"
         ) from None
     model = getattr(module, "MODEL", None)
     if model is None:
-        raise ConfigError(f"engine.llm: {path} defines no MODEL (a tether.testing.ScriptedModel)")
+        raise ConfigError(f"{label}: {path} defines no MODEL (a tether.testing.ScriptedModel)")
     return model

@@ -193,23 +193,12 @@ def load_model(spec: str | None, project: Project) -> Any:
         )
     if not chosen.startswith("scripted:"):
         return chosen
-    import importlib.util
+    from tether.errors import ConfigError
+    from tether.llm.configured import scripted_model
 
-    file = Path(chosen.removeprefix("scripted:"))
-    path = file if file.is_absolute() else project.home / file
-    module_spec = importlib.util.spec_from_file_location(
-        f"tether_agent_model_{abs(hash(str(path)))}", path
-    )
-    if module_spec is None or module_spec.loader is None or not path.is_file():
-        raise ProjectConfigError(f"model {chosen!r}: {path} does not exist")
-    module = importlib.util.module_from_spec(module_spec)
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ProjectConfigError(
-            f"model {chosen!r}: {path} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    model = getattr(module, "MODEL", None)
-    if model is None:
-        raise ProjectConfigError(f"model {chosen!r}: {path} defines no MODEL")
-    return model
+        return scripted_model(
+            project.home, chosen.removeprefix("scripted:"), label=f"model {chosen!r}"
+        )
+    except ConfigError as exc:
+        raise ProjectConfigError(str(exc)) from None
